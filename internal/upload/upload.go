@@ -1,0 +1,190 @@
+// Package upload moves a task's result to its destination with rclone and gets the
+// shareable link. It runs rclone through package process (no shell, its own process
+// group, a minimal environment) and hands every output line to the caller, which
+// logs it and parses rclone's JSON stats into progress.
+package upload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coursedl/worker/internal/process"
+)
+
+// Uploader runs `rclone move` and `rclone link`.
+type Uploader struct {
+	Rclone      string        // path of the rclone binary
+	Config      string        // rclone config file, passed as --config when set
+	Dest        string        // destination template: {folder}, {task_id}, {email}
+	Link        bool          // ask rclone link for a shareable URL
+	URLTemplate string        // the URL when rclone link is off or gives none
+	Timeout     time.Duration // of the move
+	Env         []string      // extra environment, NAME=value each
+	KillGrace   time.Duration
+}
+
+// Request says what to upload.
+type Request struct {
+	TaskID int64
+	Source string // the folder whose contents are moved
+	Folder string // the {folder} name, already safe for a path
+	Email  string
+}
+
+// Result says where the files went.
+type Result struct {
+	Dest string // the rclone destination, expanded
+	URL  string // the shareable link
+}
+
+// Error is a failed rclone run, classified by exit code.
+type Error struct {
+	Op       string // "move" or "link"
+	ExitCode int
+	Err      error
+}
+
+func (e *Error) Error() string { return "rclone " + e.Op + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether trying again later may succeed. rclone documents exit
+// code 5 as a temporary error and 7 as fatal; 1 and 2 are "usage error" and "other
+// error" (their meaning swapped after 1.60, so neither is trusted to mean usage).
+// A time-out is temporary too; 3, 4, 7, 8 and 9 are not.
+func (e *Error) Temporary() bool {
+	var pe *process.ExitError
+	if errors.As(e.Err, &pe) && (pe.TimedOut || pe.Signal != 0) {
+		return true
+	}
+	switch e.ExitCode {
+	case 1, 2, 5, 6:
+		return true
+	}
+	return false
+}
+
+// Upload moves the contents of req.Source to the expanded destination, then finds
+// the link. onLine receives every line rclone prints.
+func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.Stream, []byte)) (Result, error) {
+	res := Result{Dest: fill(u.Dest, req, identity)}
+	args := u.common()
+	args = append(args, "move", req.Source, res.Dest,
+		"--use-json-log", "--stats", "1s", "-v",
+		"--delete-empty-src-dirs", "--create-empty-src-dirs")
+	_, err := process.Run(ctx, process.Spec{
+		Path:      u.Rclone,
+		Args:      args,
+		Env:       u.env(),
+		Timeout:   u.Timeout,
+		KillGrace: u.KillGrace,
+		OnLine:    onLine,
+	})
+	if err != nil {
+		return res, &Error{Op: "move", ExitCode: exitCode(err), Err: err}
+	}
+	link, err := u.link(ctx, res.Dest, onLine)
+	switch {
+	case link != "":
+		res.URL = link
+	case u.URLTemplate != "":
+		res.URL = fill(u.URLTemplate, req, url.PathEscape)
+	case err != nil:
+		return res, err
+	default:
+		return res, errors.New("no link: upload.link is off and upload.url_template is empty")
+	}
+	return res, nil
+}
+
+// link asks rclone for a shareable URL of dest; "" when link is off.
+func (u *Uploader) link(ctx context.Context, dest string, onLine func(process.Stream, []byte)) (string, error) {
+	if !u.Link {
+		return "", nil
+	}
+	var out bytes.Buffer
+	args := append(u.common(), "link", dest)
+	_, err := process.Run(ctx, process.Spec{
+		Path:    u.Rclone,
+		Args:    args,
+		Env:     u.env(),
+		Timeout: time.Minute,
+		OnLine: func(s process.Stream, line []byte) {
+			if s == process.Stdout && out.Len() < 4096 {
+				out.Write(line)
+				out.WriteByte('\n')
+				return
+			}
+			if onLine != nil {
+				onLine(s, line)
+			}
+		},
+	})
+	if err != nil {
+		return "", &Error{Op: "link", ExitCode: exitCode(err), Err: err}
+	}
+	link := strings.TrimSpace(out.String())
+	if u, err := url.Parse(link); err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", &Error{Op: "link", Err: fmt.Errorf("not a URL: %.200q", link)}
+	}
+	return link, nil
+}
+
+func (u *Uploader) common() []string {
+	if u.Config == "" {
+		return nil
+	}
+	return []string{"--config", u.Config}
+}
+
+func (u *Uploader) env() []string {
+	extra := make(map[string]string, len(u.Env))
+	for _, kv := range u.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			extra[k] = v
+		}
+	}
+	return process.MinimalEnv(extra)
+}
+
+// fill replaces the placeholders of tmpl, each value passed through esc.
+func fill(tmpl string, req Request, esc func(string) string) string {
+	return strings.NewReplacer(
+		"{folder}", esc(req.Folder),
+		"{task_id}", strconv.FormatInt(req.TaskID, 10),
+		"{email}", esc(req.Email),
+	).Replace(tmpl)
+}
+
+func identity(s string) string { return s }
+
+func exitCode(err error) int {
+	var pe *process.ExitError
+	if errors.As(err, &pe) {
+		return pe.ExitCode
+	}
+	return 0
+}
+
+// Files lists the regular files under dir, relative to it, for checks and tests.
+func Files(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out, err
+}

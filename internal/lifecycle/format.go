@@ -1,0 +1,84 @@
+package lifecycle
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Format renders one line, without the trailing newline: t in RFC 3339 UTC
+// to the second, the event in brackets, "[TaskId: N]" when taskID is not 0,
+// then the fields. Event, keys and values are escaped with Escape.
+func Format(t time.Time, event string, taskID int64, fields ...Field) string {
+	return string(appendLine(nil, t, event, taskID, fields))
+}
+
+// appendLine appends the line Format renders to dst.
+func appendLine(dst []byte, t time.Time, event string, taskID int64, fields []Field) []byte {
+	dst = t.UTC().AppendFormat(dst, time.RFC3339)
+	dst = append(dst, " ["...)
+	dst = appendEscaped(dst, event)
+	dst = append(dst, ']')
+	if taskID != 0 {
+		dst = append(dst, " [TaskId: "...)
+		dst = strconv.AppendInt(dst, taskID, 10)
+		dst = append(dst, ']')
+	}
+	for _, f := range fields {
+		dst = append(dst, " ["...)
+		dst = appendEscaped(dst, f.Key)
+		dst = append(dst, ": "...)
+		dst = appendEscaped(dst, f.Value)
+		dst = append(dst, ']')
+	}
+	return dst
+}
+
+// Escape makes v safe inside brackets on one line: `\` becomes `\\`, `]`
+// becomes `\]`, a line feed `\n`, a carriage return `\r`, a tab `\t`; any
+// other control character is written `\xNN` (`\uNNNN` above U+00FF, for the
+// Unicode line and paragraph separators), and so is a byte that is not UTF-8.
+func Escape(v string) string {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == '\\' || c == ']' || c >= 0x7f {
+			return string(appendEscaped(make([]byte, 0, len(v)+8), v))
+		}
+	}
+	return v
+}
+
+// appendEscaped appends Escape(v) to dst.
+func appendEscaped(dst []byte, v string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c >= 0x20 && c < 0x7f {
+			if c == '\\' || c == ']' {
+				dst = append(dst, '\\')
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		switch {
+		case c == '\n':
+			dst = append(dst, `\n`...)
+		case c == '\r':
+			dst = append(dst, `\r`...)
+		case c == '\t':
+			dst = append(dst, `\t`...)
+		case r == utf8.RuneError && size == 1, r < 0x20, r >= 0x7f && r <= 0x9f:
+			if r != utf8.RuneError {
+				c = byte(r)
+			}
+			dst = append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			dst = append(dst, v[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}

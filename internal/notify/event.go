@@ -1,0 +1,42 @@
+// Package notify tells the web app that a task has ended: it builds the
+// webhook body of contract section 4, signs it as the Standard Webhooks
+// specification says, and delivers it with one attempt per call (Send) or with
+// a retry schedule (Deliver).
+//
+// It does not persist undelivered events or decide what to do once a schedule
+// is exhausted; the caller keeps the event id and body so that a restart or an
+// operator can deliver the same event again.
+package notify
+
+import "time"
+
+// Event types, the value of Event.Type.
+const (
+	// TypeCompleted is sent when a task uploaded its course.
+	TypeCompleted = "task.completed"
+	// TypeFailed is sent when a task ended without a course; Error says why.
+	TypeFailed = "task.failed"
+)
+
+// Event is the JSON body POSTed to the web app (contract section 4).
+//
+// OrderID is nil for a task without an order and is then sent as null.
+// DriveURL is omitted on task.failed; Error is set only on task.failed.
+type Event struct {
+	Type            string `json:"type"`
+	TaskID          int64  `json:"taskId"`
+	OrderID         *int64 `json:"orderId"`
+	Email           string `json:"email"`
+	DriveURL        string `json:"driveUrl,omitempty"`
+	Folder          string `json:"folder"`
+	Error           string `json:"error,omitempty"`
+	DurationSeconds int64  `json:"durationSeconds"`
+	// Timestamp is when the task ended, as FormatTime renders it.
+	Timestamp string `json:"timestamp"`
+}
+
+// FormatTime renders t as the contract's timestamp: RFC 3339, UTC, whole
+// seconds ("2026-11-28T20:00:49Z").
+func FormatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}

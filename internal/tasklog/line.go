@@ -1,0 +1,132 @@
+package tasklog
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Line adds one line of text from source (one of the Source constants).
+// Trailing line breaks are removed and any other control character except
+// tab is written escaped (`\r`, `\n`, `\x1b`), so one call is one physical
+// line; text beyond 64 KiB is cut off. Line never fails: see Close.
+func (l *Log) Line(source string, text []byte) {
+	for n := len(text); n > 0 && (text[n-1] == '\n' || text[n-1] == '\r'); n-- {
+		text = text[:n-1]
+	}
+	cut := 0
+	if len(text) > maxText {
+		cut = len(text) - maxText
+		text = text[:maxText]
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.appendStamp(l.now())
+	l.buf = append(l.buf, " ["...)
+	l.buf = appendTag(l.buf, source)
+	l.buf = append(l.buf, "] "...)
+	l.buf = appendClean(l.buf, text)
+	if cut > 0 {
+		l.buf = append(l.buf, " [cut "...)
+		l.buf = strconv.AppendInt(l.buf, int64(cut), 10)
+		l.buf = append(l.buf, " bytes]"...)
+	}
+	l.buf = append(l.buf, '\n')
+	if len(l.buf) >= flushSize {
+		l.flushLocked()
+		return
+	}
+	l.armLocked()
+}
+
+// Printf adds a line of the worker's own (source "worker").
+func (l *Log) Printf(format string, args ...any) {
+	l.Line(SourceWorker, fmt.Appendf(nil, format, args...))
+}
+
+// appendStamp appends t as "2006-01-02T15:04:05.000Z" in UTC, rendering the
+// date and time only when the second changes; l.mu is held.
+func (l *Log) appendStamp(t time.Time) {
+	t = t.UTC()
+	if sec := t.Unix(); sec != l.sec || len(l.secText) == 0 {
+		l.secText = t.AppendFormat(l.secText[:0], "2006-01-02T15:04:05")
+		l.sec = sec
+	}
+	ms := t.Nanosecond() / int(time.Millisecond)
+	l.buf = append(l.buf, l.secText...)
+	l.buf = append(l.buf, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
+// appendClean appends text with every control character but tab escaped:
+// `\n`, `\r`, else `\xNN`.
+func appendClean(dst, text []byte) []byte {
+	for {
+		n := cleanPrefix(text)
+		dst = append(dst, text[:n]...)
+		if n == len(text) {
+			return dst
+		}
+		dst = appendEscape(dst, text[n])
+		text = text[n+1:]
+	}
+}
+
+// appendTag is appendClean for a source tag, which is nearly always clean.
+func appendTag(dst []byte, tag string) []byte {
+	for i := 0; i < len(tag); i++ {
+		if isControl(tag[i]) {
+			return appendClean(dst, []byte(tag))
+		}
+	}
+	return append(dst, tag...)
+}
+
+// appendEscape appends the escaped form of the control byte c.
+func appendEscape(dst []byte, c byte) []byte {
+	const hex = "0123456789abcdef"
+	switch c {
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	default:
+		return append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
+	}
+}
+
+// isControl reports whether c must be escaped.
+func isControl(c byte) bool { return (c < 0x20 && c != '\t') || c == 0x7f }
+
+// cleanPrefix returns the length of the longest prefix of text without a byte
+// to escape. It tests eight bytes at a time: downloader output is long and
+// almost always clean.
+func cleanPrefix(text []byte) int {
+	i := 0
+	for i < len(text) {
+		if i+8 <= len(text) && !wordNeedsLook(binary.LittleEndian.Uint64(text[i:])) {
+			i += 8
+			continue
+		}
+		if isControl(text[i]) {
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// wordNeedsLook reports whether one of the eight bytes of w is below 0x20 or
+// is 0x7f (a tab, which is kept, also answers true). These are the
+// "has less than" and "has zero byte" tests of Bit Twiddling Hacks.
+func wordNeedsLook(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (w - ones*0x20) &^ w & highs
+	x := w ^ (ones * 0x7f)
+	del := (x - ones) &^ x & highs
+	return below|del != 0
+}

@@ -1,0 +1,201 @@
+// Package tasklog writes the per-task log of contract section 5,
+// <logs dir>/tasks/task-<id>.log: everything the downloader and rclone print
+// for one task plus the worker's own lines about it, each line starting with
+// an RFC 3339 UTC time with milliseconds and a source tag:
+//
+//	2026-11-28T20:00:00.123Z [download] [download]  42.3% of ~1.23GiB at 1.23MiB/s ETA 00:07
+//
+// It owns the line format, buffering (flushed at least every 200 ms, so
+// `tail -f` follows a running task) and size-based rotation through
+// lumberjack. It does not read the subprocesses' pipes or split their output
+// into lines; the process package does that and calls Line.
+package tasklog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// Sources, the tags of the lines. Output on stderr is tagged "<source>:stderr".
+const (
+	SourceWorker         = "worker"
+	SourceDownload       = "download"
+	SourceDownloadStderr = "download:stderr"
+	SourceRclone         = "rclone"
+	SourceRcloneStderr   = "rclone:stderr"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxSizeMB  = 100
+	DefaultMaxBackups = 3
+)
+
+const (
+	// flushInterval bounds how long a line may wait in the buffer.
+	flushInterval = 200 * time.Millisecond
+	// flushSize is how much is buffered before a write; each write holds
+	// whole lines only, so a rotation never splits a line between files.
+	flushSize = 32 << 10
+	// maxText is the longest text kept from one Line call.
+	maxText = 64 << 10
+)
+
+// Options says where and how a task's log is written.
+type Options struct {
+	// Dir is the logs directory; the file is <Dir>/tasks/task-<id>.log.
+	Dir string
+	// MaxSizeMB is the size in megabytes at which the file is rotated;
+	// 0 means DefaultMaxSizeMB.
+	MaxSizeMB int
+	// MaxBackups is how many rotated files are kept; 0 means
+	// DefaultMaxBackups, a negative number keeps them all.
+	MaxBackups int
+	// Compress gzips rotated files.
+	Compress bool
+	// Now gives the time of each line; nil means time.Now.
+	Now func() time.Time
+}
+
+// Log is one task's log. It is safe for concurrent use. Write errors do not
+// stop the task: they are remembered and returned by Close.
+type Log struct {
+	now func() time.Time
+	out *lumberjack.Logger
+	id  int64
+
+	mu      sync.Mutex
+	buf     []byte // lines not yet written, whole lines only
+	sec     int64  // Unix second that secText renders
+	secText []byte // "2006-01-02T15:04:05" of sec, in UTC
+	timer   *time.Timer
+	armed   bool // timer will flush buf
+	err     error
+	closed  bool
+}
+
+// Path returns the file of task taskID under the logs directory dir.
+func Path(dir string, taskID int64) string {
+	return filepath.Join(dir, "tasks", "task-"+strconv.FormatInt(taskID, 10)+".log")
+}
+
+// Open prepares the log of task taskID, creating <Dir>/tasks (mode 0750) and
+// the file (0640) if needed; an existing file is appended to, so a retried
+// task keeps one history.
+func Open(opts Options, taskID int64) (*Log, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("tasklog: Options.Dir is empty")
+	}
+	if taskID <= 0 {
+		return nil, fmt.Errorf("tasklog: task id %d is not positive", taskID)
+	}
+	path := Path(opts.Dir, taskID)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("tasklog: %w", err)
+	}
+	// Create the file ourselves: lumberjack would make it 0600 and only on the
+	// first write; this sets the mode its rotations copy, and fails early.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("tasklog: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("tasklog: %w", err)
+	}
+
+	if opts.MaxSizeMB <= 0 {
+		opts.MaxSizeMB = DefaultMaxSizeMB
+	}
+	switch {
+	case opts.MaxBackups == 0:
+		opts.MaxBackups = DefaultMaxBackups
+	case opts.MaxBackups < 0:
+		opts.MaxBackups = 0 // lumberjack keeps every backup
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Log{
+		now: opts.Now,
+		id:  taskID,
+		out: &lumberjack.Logger{
+			Filename:   path,
+			MaxSize:    opts.MaxSizeMB,
+			MaxBackups: opts.MaxBackups,
+			Compress:   opts.Compress,
+		},
+		buf: make([]byte, 0, flushSize+4<<10),
+	}, nil
+}
+
+// Close writes what is buffered and closes the file. It returns the first
+// write error seen since Open, if any. Lines given after Close are dropped;
+// calling Close again returns nil.
+//
+// lumberjack v2.2.1 keeps one idle goroutine per Logger after Close
+// (natefinch/lumberjack#56), so a process that opens many task logs keeps a
+// few kilobytes for each.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.flushLocked()
+	if err := l.out.Close(); err != nil {
+		l.keepErr(err)
+	}
+	return l.err
+}
+
+// flushLocked writes the buffered lines; l.mu is held.
+func (l *Log) flushLocked() {
+	if len(l.buf) == 0 {
+		return
+	}
+	if _, err := l.out.Write(l.buf); err != nil {
+		l.keepErr(err) // the lines are lost; the next flush tries again
+	}
+	l.buf = l.buf[:0]
+}
+
+// keepErr remembers the first error for Close; l.mu is held.
+func (l *Log) keepErr(err error) {
+	if l.err == nil {
+		l.err = fmt.Errorf("tasklog: task %d: %w", l.id, err)
+	}
+}
+
+// armLocked makes sure the buffer is flushed within flushInterval; l.mu is held.
+func (l *Log) armLocked() {
+	if l.armed {
+		return
+	}
+	l.armed = true
+	if l.timer == nil {
+		l.timer = time.AfterFunc(flushInterval, l.tick)
+		return
+	}
+	l.timer.Reset(flushInterval)
+}
+
+// tick is the timer's flush.
+func (l *Log) tick() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.armed = false
+	if !l.closed {
+		l.flushLocked()
+	}
+}

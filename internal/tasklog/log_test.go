@@ -1,0 +1,186 @@
+package tasklog
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestOpen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs")
+	l, path := openLog(t, Options{Dir: dir}, 42)
+	if path != filepath.Join(dir, "tasks", "task-42.log") {
+		t.Fatalf("Path = %s", path)
+	}
+	for p, most := range map[string]os.FileMode{filepath.Dir(path): 0o750, path: 0o640} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&^most != 0 {
+			t.Errorf("%s has mode %v, want at most %v", p, perm, most)
+		}
+	}
+	closeLog(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	l.Line(SourceWorker, []byte("after close")) // dropped, no panic
+}
+
+func TestOpenRejects(t *testing.T) {
+	blocked := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocked, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		dir  string
+		id   int64
+	}{
+		{"no dir", "", 1},
+		{"zero id", t.TempDir(), 0},
+		{"negative id", t.TempDir(), -5},
+		{"dir is a file", blocked, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if l, err := Open(Options{Dir: tt.dir}, tt.id); err == nil {
+				_ = l.Close()
+				t.Fatal("Open succeeded")
+			}
+		})
+	}
+}
+
+func TestAppendsAcrossOpens(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 2 {
+		l, _ := openLog(t, Options{Dir: dir}, 7)
+		l.Printf("run %d", i)
+		closeLog(t, l)
+	}
+	if got := lines(t, Path(dir, 7)); len(got) != 2 {
+		t.Fatalf("file = %q, want the lines of both runs", got)
+	}
+}
+
+func TestCloseReportsWriteError(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openLog(t, Options{Dir: dir}, 5)
+	// Take the directory away before the first write opens the file.
+	if err := os.RemoveAll(filepath.Join(dir, "tasks")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tasks"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.Line(SourceDownload, []byte("lost"))
+	if err := l.Close(); err == nil || !strings.Contains(err.Error(), "task 5") {
+		t.Fatalf("Close = %v, want the write error for task 5", err)
+	}
+}
+
+func TestFlushesWhileOpen(t *testing.T) {
+	l, path := openLog(t, Options{}, 9)
+	l.Line(SourceDownload, []byte("[download]   1.0% of 10MiB"))
+	waitFor(t, 5*time.Second, "line on disk before Close", func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && strings.HasSuffix(string(b), "1.0% of 10MiB\n")
+	})
+	l.Line(SourceDownload, []byte("[download]   2.0% of 10MiB"))
+	waitFor(t, 5*time.Second, "second line on disk before Close", func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && strings.HasSuffix(string(b), "2.0% of 10MiB\n")
+	})
+}
+
+func TestRotation(t *testing.T) {
+	const (
+		maxBackups = 2
+		lineText   = 1000
+		total      = 3 << 20
+	)
+	dir := t.TempDir()
+	l, path := openLog(t, Options{Dir: dir, MaxSizeMB: 1, MaxBackups: maxBackups}, 11)
+	text := []byte(strings.Repeat("y", lineText))
+	for n := 0; n < total; n += lineText {
+		l.Line(SourceDownload, text)
+	}
+	closeLog(t, l)
+
+	files := func() []string {
+		m, err := filepath.Glob(filepath.Join(dir, "tasks", "task-11*.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	// lumberjack removes old backups in its own goroutine.
+	waitFor(t, 5*time.Second, fmt.Sprintf("at most %d backups", maxBackups), func() bool {
+		return len(files()) <= maxBackups+1
+	})
+	got := files()
+	if len(got) < 2 {
+		t.Fatalf("files %q, want the log and at least one backup", got)
+	}
+	re := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[download\] y{1000}$`)
+	for _, f := range got {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > 1<<20 {
+			t.Errorf("%s is %d bytes, over 1 MiB", f, fi.Size())
+		}
+		for _, s := range lines(t, f) {
+			if !re.MatchString(s) {
+				t.Fatalf("%s holds a broken line %.80q", f, s)
+			}
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("current log missing: %v", err)
+	}
+}
+
+func TestConcurrentLinesStayWhole(t *testing.T) {
+	const (
+		writers   = 8
+		perWriter = 500
+	)
+	l, path := openLog(t, Options{}, 12)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			pad := strings.Repeat(string(rune('a'+w)), 200)
+			for i := range perWriter {
+				l.Line(SourceDownload, fmt.Appendf(nil, "w%d n%d %s\n", w, i, pad))
+			}
+		})
+	}
+	wg.Wait()
+	closeLog(t, l)
+
+	re := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[download\] w(\d) n(\d+) ([a-z]{200})$`)
+	next := make(map[string]int)
+	got := lines(t, path)
+	for _, s := range got {
+		m := re.FindStringSubmatch(s)
+		if m == nil || strings.Count(m[3], m[3][:1]) != 200 || m[3][0] != 'a'+m[1][0]-'0' {
+			t.Fatalf("torn line %.100q", s)
+		}
+		if want := fmt.Sprint(next[m[1]]); m[2] != want {
+			t.Fatalf("writer %s: line n%s, want n%s (lines of one writer keep their order)", m[1], m[2], want)
+		}
+		next[m[1]]++
+	}
+	if len(got) != writers*perWriter {
+		t.Fatalf("%d lines, want %d", len(got), writers*perWriter)
+	}
+}

@@ -1,0 +1,149 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/lifecycle"
+	"github.com/coursedl/worker/internal/notify"
+)
+
+// Sender makes one delivery attempt; notify.Sender satisfies it.
+type Sender interface {
+	Send(ctx context.Context, id string, body []byte) error
+}
+
+// Deliverer sends due events: at once when this process adds one, and otherwise
+// by looking at the outbox every Poll.
+type Deliverer struct {
+	Store     *Store
+	Sender    Sender
+	Schedule  []time.Duration // delays between attempts
+	Timeout   time.Duration   // of one attempt; the lease is longer
+	Poll      time.Duration   // default 1 s
+	Lifecycle *lifecycle.Log  // may be nil
+	Log       *zap.Logger
+	Now       func() time.Time
+
+	wake chan struct{}
+}
+
+// Wake asks the Deliverer to look at the outbox now (after an Add).
+func (d *Deliverer) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Init prepares the Deliverer; call it once before Run and Wake.
+func (d *Deliverer) Init() *Deliverer {
+	d.wake = make(chan struct{}, 1)
+	if d.Poll <= 0 {
+		d.Poll = time.Second
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	return d
+}
+
+// Run delivers until ctx ends. An attempt under way when ctx ends is abandoned
+// and its event delivered later, by this or another worker.
+func (d *Deliverer) Run(ctx context.Context) error {
+	ticker := time.NewTicker(d.Poll)
+	defer ticker.Stop()
+	failing := false
+	for {
+		err := d.pass(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !failing:
+			d.Log.Warn("webhook outbox unreachable; retrying", zap.Error(err))
+			failing = true
+		case err == nil && failing:
+			d.Log.Info("webhook outbox reachable again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-d.wake:
+		}
+	}
+}
+
+// pass sends every event due now.
+func (d *Deliverer) pass(ctx context.Context) error {
+	for {
+		lease := d.Timeout + 30*time.Second
+		entries, err := d.Store.Claim(ctx, d.Now(), lease, 16)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		for _, e := range entries {
+			if err := d.attempt(ctx, e); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// attempt sends one event and records the outcome.
+func (d *Deliverer) attempt(ctx context.Context, e Entry) error {
+	n := e.Attempts + 1
+	log := d.Log.With(zap.Int64("task_id", e.TaskID), zap.String("webhook_id", e.ID), zap.Int("attempt", n))
+	err := d.Sender.Send(ctx, e.ID, e.Body)
+	if ctx.Err() != nil {
+		return nil // shutting down: the lease runs out and the event is taken again
+	}
+	// Recording the outcome must not be cut short by the shutdown that may begin now.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err == nil {
+		d.event(lifecycle.WebhookSent, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n))
+		log.Info("webhook delivered", zap.String("type", e.Type))
+		return d.Store.Delivered(rctx, e.ID)
+	}
+	reason := err.Error()
+	if notify.IsPermanent(err) || n > len(d.Schedule) {
+		d.event(lifecycle.WebhookFailed, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n),
+			lifecycle.F("Error", reason), lifecycle.F("Final", true))
+		log.Error("webhook not delivered; kept in "+DeadKey+" for an operator", zap.Error(err))
+		return d.Store.Bury(rctx, e.ID, n, reason)
+	}
+	next := d.Now().Add(jitter(d.Schedule[n-1]))
+	d.event(lifecycle.WebhookFailed, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n),
+		lifecycle.F("Error", reason), lifecycle.F("Next", next.UTC().Format(time.RFC3339)))
+	log.Warn("webhook attempt failed", zap.Error(err), zap.Time("next", next))
+	return d.Store.Retry(rctx, e.ID, n, reason, next)
+}
+
+func (d *Deliverer) event(name string, taskID int64, fields ...lifecycle.Field) {
+	if d.Lifecycle == nil {
+		return
+	}
+	if err := d.Lifecycle.Write(name, taskID, fields...); err != nil && !errors.Is(err, lifecycle.ErrClosed) {
+		d.Log.Warn("lifecycle line not written", zap.Error(err))
+	}
+}
+
+// jitter spreads d by ±10% so that deliverers do not retry in step.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
+}

@@ -1,0 +1,192 @@
+// Package outbox keeps webhook events in Redis until the web app has accepted them,
+// and delivers them on the Standard Webhooks retry schedule. A task puts its event
+// in the outbox and ends; the Deliverer of any worker sends it, so an event outlives
+// a web app that is down and a worker that restarts, and keeps its webhook-id.
+//
+// Redis keys: the sorted set "dl:outbox" (event id by the Unix milliseconds of its
+// next attempt), a hash "dl:outbox:event:<id>" per event, and the list
+// "dl:outbox:dead" of the ids an operator must look at (refused by the web app, or
+// past the schedule); their hashes are kept.
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coursedl/worker/internal/notify"
+)
+
+// Redis keys of the outbox.
+const (
+	DueKey  = "dl:outbox"
+	DeadKey = "dl:outbox:dead"
+)
+
+// EventKey is the hash holding event id.
+func EventKey(id string) string { return "dl:outbox:event:" + id }
+
+// Entry is one event waiting in the outbox.
+type Entry struct {
+	ID        string
+	Body      []byte
+	TaskID    int64
+	Type      string
+	Attempts  int    // attempts made so far
+	LastError string // of the last attempt
+}
+
+// Store is the outbox's Redis side.
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// NewStore returns the outbox on rdb.
+func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+// Add stores ev under the webhook-id id, due at once. Adding an id that is already
+// waiting changes nothing, so a task that is run again cannot reset its event.
+func (s *Store) Add(ctx context.Context, id string, ev notify.Event, now time.Time) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		key := EventKey(id)
+		p.HSetNX(ctx, key, "body", body)
+		p.HSetNX(ctx, key, "taskId", ev.TaskID)
+		p.HSetNX(ctx, key, "type", ev.Type)
+		p.HSetNX(ctx, key, "attempts", 0)
+		p.ZAddNX(ctx, DueKey, redis.Z{Score: float64(now.UnixMilli()), Member: id})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox add %s: %w", id, err)
+	}
+	return nil
+}
+
+// claimScript takes up to ARGV[3] events due by ARGV[1] and moves their next
+// attempt to ARGV[2], so that no other deliverer takes them meanwhile.
+var claimScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+end
+return ids
+`)
+
+// Claim leases up to n due events until now+lease and returns them.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Entry, error) {
+	ids, err := claimScript.Run(ctx, s.rdb, []string{DueKey},
+		now.UnixMilli(), now.Add(lease).UnixMilli(), n).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("outbox claim: %w", err)
+	}
+	out := make([]Entry, 0, len(ids))
+	for _, id := range ids {
+		e, err := s.Get(ctx, id)
+		if errors.Is(err, redis.Nil) {
+			s.rdb.ZRem(ctx, DueKey, id) // an id without its event: nothing to send
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Get reads event id; redis.Nil when there is none.
+func (s *Store) Get(ctx context.Context, id string) (Entry, error) {
+	h, err := s.rdb.HGetAll(ctx, EventKey(id)).Result()
+	if err != nil {
+		return Entry{}, fmt.Errorf("outbox read %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Entry{}, redis.Nil
+	}
+	taskID, _ := strconv.ParseInt(h["taskId"], 10, 64)
+	attempts, _ := strconv.Atoi(h["attempts"])
+	return Entry{ID: id, Body: []byte(h["body"]), TaskID: taskID, Type: h["type"], Attempts: attempts, LastError: h["lastError"]}, nil
+}
+
+// Delivered removes an event the web app accepted.
+func (s *Store) Delivered(ctx context.Context, id string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, DueKey, id)
+		p.Del(ctx, EventKey(id))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox delivered %s: %w", id, err)
+	}
+	return nil
+}
+
+// Retry records a failed attempt and sets the next one at next.
+func (s *Store) Retry(ctx context.Context, id string, attempts int, reason string, next time.Time) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, EventKey(id), "attempts", attempts, "lastError", reason)
+		p.ZAdd(ctx, DueKey, redis.Z{Score: float64(next.UnixMilli()), Member: id})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox retry %s: %w", id, err)
+	}
+	return nil
+}
+
+// Bury takes an event out of the schedule and lists it for an operator; its hash
+// stays, so it can be delivered again with Requeue.
+func (s *Store) Bury(ctx context.Context, id string, attempts int, reason string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, EventKey(id), "attempts", attempts, "lastError", reason)
+		p.ZRem(ctx, DueKey, id)
+		p.LRem(ctx, DeadKey, 0, id)
+		p.LPush(ctx, DeadKey, id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox bury %s: %w", id, err)
+	}
+	return nil
+}
+
+// Requeue schedules a buried event again, due at once, with its attempts reset.
+func (s *Store) Requeue(ctx context.Context, id string, now time.Time) error {
+	n, err := s.rdb.Exists(ctx, EventKey(id)).Result()
+	if err != nil {
+		return fmt.Errorf("outbox requeue %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("outbox requeue %s: no such event", id)
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, EventKey(id), "attempts", 0)
+		p.LRem(ctx, DeadKey, 0, id)
+		p.ZAdd(ctx, DueKey, redis.Z{Score: float64(now.UnixMilli()), Member: id})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox requeue %s: %w", id, err)
+	}
+	return nil
+}
+
+// Depth returns how many events wait for delivery and how many are buried.
+func (s *Store) Depth(ctx context.Context) (waiting, dead int64, err error) {
+	p := s.rdb.Pipeline()
+	w := p.ZCard(ctx, DueKey)
+	d := p.LLen(ctx, DeadKey)
+	if _, err := p.Exec(ctx); err != nil {
+		return 0, 0, fmt.Errorf("outbox depth: %w", err)
+	}
+	return w.Val(), d.Val(), nil
+}

@@ -1,0 +1,172 @@
+package outbox
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coursedl/worker/internal/notify"
+	"github.com/coursedl/worker/internal/testutil"
+)
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// receiver answers with the statuses given, then 200, and records every request.
+type receiver struct {
+	mu       sync.Mutex
+	statuses []int
+	ids      []string
+	bodies   []string
+	signer   *notify.Signer
+	badSigs  int
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := req.Header.Get("webhook-id")
+	if r.signer.Verify(id, req.Header.Get("webhook-timestamp"), body, req.Header.Get("webhook-signature"), time.Now(), time.Minute) != nil {
+		r.badSigs++
+	}
+	r.ids = append(r.ids, id)
+	r.bodies = append(r.bodies, string(body))
+	status := http.StatusOK
+	if len(r.statuses) > 0 {
+		status, r.statuses = r.statuses[0], r.statuses[1:]
+	}
+	w.WriteHeader(status)
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ids)
+}
+
+func setup(t *testing.T, statuses ...int) (*Store, *Deliverer, *receiver) {
+	t.Helper()
+	signer, err := notify.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &receiver{statuses: statuses, signer: signer}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	s := NewStore(testutil.Redis(t))
+	d := (&Deliverer{
+		Store:    s,
+		Sender:   &notify.Sender{URL: srv.URL, Signer: signer, Timeout: 2 * time.Second},
+		Schedule: []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond},
+		Timeout:  2 * time.Second,
+		Poll:     10 * time.Millisecond,
+	}).Init()
+	return s, d, rec
+}
+
+func run(t *testing.T, d *Deliverer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func event(taskID int64) notify.Event {
+	return notify.Event{Type: notify.TypeCompleted, TaskID: taskID, Email: "b@x.io", DriveURL: "https://d/1", Folder: "F", Timestamp: "2026-11-28T20:00:49Z"}
+}
+
+func TestRetriedUntilAcceptedWithOneID(t *testing.T) {
+	s, d, rec := setup(t, 503, 503)
+	if err := s.Add(context.Background(), "msg_a", event(1), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	run(t, d)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		w, _, _ := s.Depth(context.Background())
+		return rec.count() == 3 && w == 0
+	}, "3 attempts and an empty outbox; got %d attempts", rec.count())
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, id := range rec.ids {
+		if id != "msg_a" {
+			t.Fatalf("webhook-ids %v, want msg_a on every attempt", rec.ids)
+		}
+	}
+	if rec.badSigs != 0 {
+		t.Fatalf("%d attempts with a bad signature", rec.badSigs)
+	}
+}
+
+func TestRefusedIsBuriedNotDropped(t *testing.T) {
+	s, d, rec := setup(t, 400)
+	ctx := context.Background()
+	s.Add(ctx, "msg_b", event(2), time.Now())
+	run(t, d)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		_, dead, _ := s.Depth(ctx)
+		return dead == 1
+	}, "refused event in %s", DeadKey)
+	if rec.count() != 1 {
+		t.Fatalf("a refused event was sent %d times", rec.count())
+	}
+	e, err := s.Get(ctx, "msg_b")
+	if err != nil || e.Attempts != 1 || e.LastError == "" {
+		t.Fatalf("buried entry = %+v, %v", e, err)
+	}
+	// An operator redelivers it.
+	if err := s.Requeue(ctx, "msg_b", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d.Wake()
+	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count() == 2 }, "redelivery")
+}
+
+func TestExhaustedIsBuried(t *testing.T) {
+	s, d, rec := setup(t, 500, 500, 500, 500, 500)
+	ctx := context.Background()
+	s.Add(ctx, "msg_c", event(3), time.Now())
+	run(t, d)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		_, dead, _ := s.Depth(ctx)
+		return dead == 1
+	}, "exhausted event in %s", DeadKey)
+	if rec.count() != 4 { // the first attempt and one per delay of the schedule
+		t.Fatalf("%d attempts, want 4", rec.count())
+	}
+}
+
+func TestAddIsIdempotent(t *testing.T) {
+	s, _, _ := setup(t)
+	ctx := context.Background()
+	s.Add(ctx, "msg_d", event(4), time.Now())
+	s.Retry(ctx, "msg_d", 2, "503", time.Now().Add(time.Hour))
+	s.Add(ctx, "msg_d", event(4), time.Now())
+	e, _ := s.Get(ctx, "msg_d")
+	if e.Attempts != 2 {
+		t.Fatalf("a second Add reset the event: %+v", e)
+	}
+}
+
+// Two deliverers on one outbox send each event once.
+func TestTwoDeliverersSendOnce(t *testing.T) {
+	s, d1, rec := setup(t)
+	d2 := (&Deliverer{Store: s, Sender: d1.Sender, Schedule: d1.Schedule, Timeout: d1.Timeout, Poll: 5 * time.Millisecond}).Init()
+	ctx := context.Background()
+	for i := range 50 {
+		s.Add(ctx, "msg_"+string(rune('A'+i)), event(int64(i+10)), time.Now())
+	}
+	run(t, d1)
+	run(t, d2)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		w, _, _ := s.Depth(ctx)
+		return w == 0
+	}, "outbox emptied")
+	if n := rec.count(); n != 50 {
+		t.Fatalf("%d requests for 50 events", n)
+	}
+}

@@ -1,0 +1,80 @@
+package download
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// maxName is the longest name Sanitize returns, in bytes.
+const maxName = 200
+
+// Folder returns the name of the single top-level directory the downloader
+// made in dir, made safe by Sanitize; hidden entries (".something") are not
+// counted. When dir holds anything else (nothing, a file, a symlink, several
+// entries), or the name sanitizes to nothing, it returns "task-<taskID>".
+//
+// The name may differ from the directory's name on disk, so Folder also returns
+// source, the path whose contents are to be uploaded: that directory, or dir
+// itself when the name is the fallback.
+func Folder(dir string, taskID int64) (name, source string, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", "", fmt.Errorf("download task %d: find folder: %w", taskID, err)
+	}
+	fallback := "task-" + strconv.FormatInt(taskID, 10)
+	var only os.DirEntry
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if only != nil {
+			return fallback, dir, nil
+		}
+		only = e
+	}
+	if only == nil || !only.IsDir() {
+		return fallback, dir, nil
+	}
+	if name := Sanitize(only.Name()); name != "" {
+		return name, filepath.Join(dir, only.Name()), nil
+	}
+	return fallback, dir, nil
+}
+
+// Sanitize makes name a safe path segment: '/', '\\' and bytes that are not
+// UTF-8 become '_', white-space control characters (tab, newline...) become a
+// space and other control characters are dropped; leading dots and spaces
+// and trailing spaces and dots are trimmed (so never "." or ".."), and the
+// result is cut to 200 bytes on a character boundary. It returns "" if
+// nothing is left.
+func Sanitize(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	for len(name) > 0 {
+		r, size := utf8.DecodeRuneInString(name)
+		switch {
+		case r == '/', r == '\\', r == utf8.RuneError && size == 1:
+			b.WriteByte('_')
+		case unicode.IsControl(r) && unicode.IsSpace(r):
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+		default:
+			b.WriteString(name[:size])
+		}
+		name = name[size:]
+	}
+	s := strings.TrimLeft(b.String(), ". ")
+	if len(s) > maxName {
+		cut := maxName
+		for !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return strings.TrimRight(s, ". ")
+}

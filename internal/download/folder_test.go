@@ -1,0 +1,102 @@
+package download
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSanitize(t *testing.T) {
+	long := strings.Repeat("é", 150) // 300 bytes
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "Go In Depth", "Go In Depth"},
+		{"unicode kept", "Curso de Programação 🚀", "Curso de Programação 🚀"},
+		{"slashes", "AC/DC\\Live", "AC_DC_Live"},
+		{"dot", ".", ""},
+		{"dot dot", "..", ""},
+		{"traversal", "../../etc", "_.._etc"},
+		{"leading dots and spaces", " . .hidden", "hidden"},
+		{"trailing spaces and dots", "Course . . ", "Course"},
+		{"white-space controls", "Part\t1\nA", "Part 1 A"},
+		{"other controls dropped", "a\x00b\x1bc\x7fd\u0085e", "abcd e"},
+		{"invalid utf-8", "a\xffb", "a_b"},
+		{"empty", "", ""},
+		{"only spaces", "   ", ""},
+		{"only controls", "\x01\x02", ""},
+		{"cut to 200 bytes on a rune boundary", long, strings.Repeat("é", 100)},
+		{"cut then trimmed", strings.Repeat("a", 199) + " b", strings.Repeat("a", 199)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Sanitize(tt.in)
+			if got != tt.want {
+				t.Errorf("Sanitize(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if len(got) > maxName || strings.ContainsAny(got, "/\\") || got == "." || got == ".." {
+				t.Errorf("Sanitize(%q) = %q is not a safe segment", tt.in, got)
+			}
+		})
+	}
+}
+
+func TestFolder(t *testing.T) {
+	tests := []struct {
+		name  string
+		dirs  []string
+		files []string
+		links []string // symlinks to a directory
+		want  string
+	}{
+		{"one folder", []string{"Go In Depth"}, nil, nil, "Go In Depth"},
+		{"hidden entries ignored", []string{"Course", ".cache"}, []string{".part"}, nil, "Course"},
+		{"sanitized", []string{" ..Course. "}, nil, nil, "Course"},
+		{"sanitized to nothing", []string{"..."}, nil, nil, "task-42"},
+		{"nothing", nil, nil, nil, "task-42"},
+		{"only hidden", []string{".tmp"}, nil, nil, "task-42"},
+		{"a file", nil, []string{"video.mp4"}, nil, "task-42"},
+		{"several folders", []string{"A", "B"}, nil, nil, "task-42"},
+		{"a folder and a file", []string{"A"}, []string{"log.txt"}, nil, "task-42"},
+		{"a symlink to a folder", nil, nil, []string{"Course"}, "task-42"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, d := range tt.dirs {
+				mustDo(t, os.Mkdir(filepath.Join(dir, d), 0o755))
+			}
+			for _, f := range tt.files {
+				mustDo(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644))
+			}
+			for _, l := range tt.links {
+				mustDo(t, os.Symlink(t.TempDir(), filepath.Join(dir, l)))
+			}
+			got, source, err := Folder(dir, 42)
+			if err != nil || got != tt.want {
+				t.Errorf("Folder = %q, %v; want %q", got, err, tt.want)
+			}
+			// The source is the real folder on disk (its name may differ from the
+			// safe one), or dir itself for the fallback.
+			if fi, err := os.Stat(source); err != nil || !fi.IsDir() || (got == "task-42") != (source == dir) {
+				t.Errorf("source = %q for folder %q", source, got)
+			}
+		})
+	}
+}
+
+func TestFolderMissingDir(t *testing.T) {
+	if _, _, err := Folder(filepath.Join(t.TempDir(), "gone"), 1); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("err = %v, want not exist", err)
+	}
+}
+
+func mustDo(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

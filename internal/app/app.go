@@ -1,0 +1,207 @@
+// Package app wires the worker: it connects to Redis and MySQL, builds the
+// pipeline, the queue consumer and the webhook deliverer from the configuration,
+// and runs them until the context ends. It holds no business logic.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/coursedl/worker/internal/config"
+	"github.com/coursedl/worker/internal/download"
+	"github.com/coursedl/worker/internal/enroll"
+	"github.com/coursedl/worker/internal/job"
+	"github.com/coursedl/worker/internal/lifecycle"
+	"github.com/coursedl/worker/internal/notify"
+	"github.com/coursedl/worker/internal/outbox"
+	"github.com/coursedl/worker/internal/pipeline"
+	"github.com/coursedl/worker/internal/progress"
+	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/store"
+	"github.com/coursedl/worker/internal/tasklog"
+	"github.com/coursedl/worker/internal/upload"
+)
+
+// App is a running worker's parts.
+type App struct {
+	cfg       *config.Config
+	log       *zap.Logger
+	rdb       *redis.Client
+	store     *store.Store
+	lifecycle *lifecycle.Log
+	queue     *queue.Client
+	consumer  *queue.Consumer
+	deliverer *outbox.Deliverer
+	closers   []func() error
+}
+
+// New connects to Redis and MySQL and builds the worker. Close releases what it
+// opened, also after an error.
+func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err error) {
+	a = &App{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			_ = a.Close()
+		}
+	}()
+	staging, err := filepath.Abs(cfg.Download.StagingDir)
+	if err != nil {
+		return a, fmt.Errorf("download.staging_dir: %w", err)
+	}
+	signer, err := notify.NewSigner(cfg.Webhook.Secret)
+	if err != nil {
+		return a, fmt.Errorf("webhook.secret: %w", err)
+	}
+
+	a.rdb = redis.NewClient(&redis.Options{
+		Addr:     cfg.Redis.Addr,
+		Password: cfg.Redis.Password,
+		DB:       cfg.Redis.DB,
+		// Context deadlines bound every call (a hung Redis must not hang a task);
+		// go-redis adds a blocking command's own block to the read timeout.
+		ContextTimeoutEnabled: true,
+		ReadTimeout:           10 * time.Second,
+	})
+	a.closers = append(a.closers, a.rdb.Close)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.rdb.Ping(pingCtx).Err(); err != nil {
+		return a, fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
+	}
+	a.store, err = store.Open(pingCtx, cfg.MySQL.DSN)
+	if err != nil {
+		return a, err
+	}
+	a.closers = append(a.closers, a.store.Close)
+	a.lifecycle, err = lifecycle.Open(cfg.Logs.Dir, nil)
+	if err != nil {
+		return a, fmt.Errorf("logs.dir: %w", err)
+	}
+	a.closers = append(a.closers, a.lifecycle.Close)
+
+	box := outbox.NewStore(a.rdb)
+	a.deliverer = (&outbox.Deliverer{
+		Store:     box,
+		Sender:    &notify.Sender{URL: cfg.Webhook.URL, Signer: signer, Timeout: cfg.Webhook.Timeout},
+		Schedule:  cfg.Webhook.RetrySchedule,
+		Timeout:   cfg.Webhook.Timeout,
+		Lifecycle: a.lifecycle,
+		Log:       log.Named("webhook"),
+	}).Init()
+
+	p := &pipeline.Pipeline{
+		Store:    a.store,
+		Enroller: &enroll.Poller{Checker: a.store, Interval: cfg.Enrollment.PollInterval, MaxWait: cfg.Enrollment.MaxWait},
+		Downloader: &download.Runner{
+			Command: cfg.Download.Command,
+			Timeout: cfg.Download.Timeout,
+			Env:     envMap(cfg.Download.Env),
+		},
+		Uploader: &upload.Uploader{
+			Rclone:      cfg.Upload.Rclone,
+			Config:      cfg.Upload.Config,
+			Dest:        cfg.Upload.Dest,
+			Link:        cfg.Upload.Link,
+			URLTemplate: cfg.Upload.URLTemplate,
+			Timeout:     cfg.Upload.Timeout,
+			Env:         cfg.Upload.Env,
+		},
+		Outbox:    box,
+		Wake:      a.deliverer.Wake,
+		Progress:  progress.NewPublisher(a.rdb, log.Named("progress")),
+		Lifecycle: a.lifecycle,
+		TaskLog: tasklog.Options{
+			Dir:        cfg.Logs.Dir,
+			MaxSizeMB:  cfg.Logs.MaxSizeMB,
+			MaxBackups: cfg.Logs.MaxBackups,
+			Compress:   cfg.Logs.Compress,
+		},
+		AllowedHosts: cfg.Download.AllowedHosts,
+		StagingDir:   staging,
+		Log:          log.Named("task"),
+	}
+	a.queue = queue.New(a.rdb, cfg.Redis.Queue, cfg.Worker.ID)
+	a.consumer = &queue.Consumer{
+		Queue:         a.queue,
+		Handler:       p,
+		Concurrency:   cfg.Worker.Concurrency,
+		ShutdownGrace: cfg.Worker.ShutdownGrace,
+		Log:           log.Named("queue"),
+	}
+	return a, nil
+}
+
+// Run works until ctx ends, then shuts down in two phases (see queue.Consumer)
+// and returns nil after a clean stop.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.recoverOwn(ctx); err != nil {
+		return err
+	}
+	a.log.Info("worker started",
+		zap.String("worker_id", a.cfg.Worker.ID),
+		zap.String("queue", a.cfg.Redis.Queue),
+		zap.Int("concurrency", a.cfg.Worker.Concurrency))
+
+	// The deliverer outlives the consumer, so that events of the last tasks are
+	// sent before the process exits when the web app answers.
+	deliverCtx, stopDeliverer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDeliverer()
+	g, gctx := errgroup.WithContext(deliverCtx)
+	g.Go(func() error { return a.deliverer.Run(gctx) })
+	g.Go(func() error {
+		defer stopDeliverer()
+		return a.consumer.Run(ctx)
+	})
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	a.log.Info("worker stopped")
+	return err
+}
+
+// recoverOwn gives the jobs a previous run of this worker id left in its
+// processing list back to the queue.
+func (a *App) recoverOwn(ctx context.Context) error {
+	moved, err := a.queue.RecoverOwn(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range moved {
+		id := job.TaskID([]byte(p))
+		a.log.Warn("job of an earlier run recovered", zap.Int64("task_id", id))
+		if err := a.lifecycle.Write(lifecycle.TaskRecovered, id, lifecycle.F("Worker", a.cfg.Worker.ID)); err != nil {
+			a.log.Warn("lifecycle line not written", zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// Close releases connections and files.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		for i := 0; i < len(kv); i++ {
+			if kv[i] == '=' {
+				m[kv[:i]] = kv[i+1:]
+				break
+			}
+		}
+	}
+	return m
+}

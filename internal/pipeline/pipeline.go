@@ -1,0 +1,167 @@
+// Package pipeline runs the steps of one task in order: check the job against its
+// row, wait for enrollment, download into the task's folder, upload with rclone,
+// record the result and hand the webhook to the outbox, then clean up. It declares
+// the small interfaces it needs; package app wires the real implementations.
+//
+// It does not fetch or acknowledge jobs (package queue does, from the Result that
+// Handle returns) and it does not deliver webhooks (package outbox does).
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/download"
+	"github.com/coursedl/worker/internal/job"
+	"github.com/coursedl/worker/internal/lifecycle"
+	"github.com/coursedl/worker/internal/notify"
+	"github.com/coursedl/worker/internal/process"
+	"github.com/coursedl/worker/internal/progress"
+	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/store"
+	"github.com/coursedl/worker/internal/tasklog"
+	"github.com/coursedl/worker/internal/upload"
+)
+
+// Store is the task's row.
+type Store interface {
+	Task(ctx context.Context, id int64) (store.Task, error)
+	SetStatus(ctx context.Context, id int64, status string) error
+	Complete(ctx context.Context, id int64, driveURL string) error
+	Fail(ctx context.Context, id int64, reason string) error
+}
+
+// Enroller waits for the enrollment flag; enroll.ErrTimeout when it never comes.
+type Enroller interface {
+	Wait(ctx context.Context, taskID int64) error
+}
+
+// Downloader runs the configured downloader for a job.
+type Downloader interface {
+	Run(ctx context.Context, j download.Job, onLine func(process.Stream, []byte)) (process.Result, error)
+}
+
+// Uploader moves the result to its destination and gives its link.
+type Uploader interface {
+	Upload(ctx context.Context, req upload.Request, onLine func(process.Stream, []byte)) (upload.Result, error)
+}
+
+// Outbox keeps webhook events until the web app has them.
+type Outbox interface {
+	Add(ctx context.Context, id string, ev notify.Event, now time.Time) error
+}
+
+// Pipeline holds what every task needs. Its fields are set once before use.
+type Pipeline struct {
+	Store        Store
+	Enroller     Enroller
+	Downloader   Downloader
+	Uploader     Uploader
+	Outbox       Outbox
+	Wake         func() // called after an event is added to the outbox; may be nil
+	Progress     *progress.Publisher
+	Lifecycle    *lifecycle.Log
+	TaskLog      tasklog.Options
+	AllowedHosts []string
+	StagingDir   string // absolute
+	Log          *zap.Logger
+	Now          func() time.Time
+}
+
+// retryDelay is how long a job waits before it is given back to the queue after
+// MySQL or Redis failed under it.
+const retryDelay = 5 * time.Second
+
+// Handle runs the task of one job and says what becomes of the job.
+func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
+	start := p.now()
+	taskID := job.TaskID([]byte(payload))
+	p.event(lifecycle.JobReceived, taskID)
+	j, err := job.Decode([]byte(payload), p.AllowedHosts)
+	if err != nil {
+		return p.reject(taskID, err.Error())
+	}
+	log := p.Log.With(zap.Int64("task_id", j.TaskID))
+	row, err := p.Store.Task(ctx, j.TaskID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return p.reject(j.TaskID, fmt.Sprintf("no download_tasks row with id %d", j.TaskID))
+	case err != nil:
+		return p.later(ctx, log, err)
+	}
+	var orderID *int64
+	if row.OrderID.Valid {
+		orderID = &row.OrderID.Int64
+	}
+	if err := job.Match(j, job.Row{Email: row.Email, CourseURL: row.CourseURL, OrderID: orderID}); err != nil {
+		return p.reject(j.TaskID, err.Error())
+	}
+	if row.Status == store.StatusCompleted {
+		log.Info("task already completed; job acknowledged and skipped")
+		return queue.Result{Outcome: queue.Ack}
+	}
+	t := &task{
+		id:      j.TaskID,
+		orderID: orderID,
+		email:   row.Email,
+		url:     row.CourseURL,
+		dir:     filepath.Join(p.StagingDir, fmt.Sprintf("task-%d", j.TaskID)),
+		folder:  fmt.Sprintf("task-%d", j.TaskID),
+		start:   start,
+		log:     log,
+	}
+	return p.run(ctx, t)
+}
+
+// reject sends a job to the dead-letter list.
+func (p *Pipeline) reject(taskID int64, reason string) queue.Result {
+	p.event(lifecycle.JobRejected, taskID, lifecycle.F("Reason", reason))
+	p.Log.Warn("job rejected", zap.Int64("task_id", taskID), zap.String("reason", reason))
+	return queue.Result{Outcome: queue.DeadLetter, Reason: reason}
+}
+
+// later gives the job back to the queue after a pause: MySQL or Redis failed, or
+// the worker is stopping (then without a pause).
+func (p *Pipeline) later(ctx context.Context, log *zap.Logger, err error) queue.Result {
+	if ctx.Err() != nil {
+		log.Info("task interrupted; job goes back to the queue")
+		return queue.Result{Outcome: queue.Requeue}
+	}
+	log.Warn("task cannot go on now; job goes back to the queue", zap.Error(err), zap.Duration("delay", retryDelay))
+	return queue.Result{Outcome: queue.Requeue, Delay: retryDelay}
+}
+
+func (p *Pipeline) event(name string, taskID int64, fields ...lifecycle.Field) {
+	if err := p.Lifecycle.Write(name, taskID, fields...); err != nil {
+		p.Log.Warn("lifecycle line not written", zap.String("event", name), zap.Error(err))
+	}
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// orderField renders an order id for a lifecycle line.
+func orderField(id *int64) lifecycle.Field {
+	if id == nil {
+		return lifecycle.F("OrderId", "none")
+	}
+	return lifecycle.F("OrderId", *id)
+}
+
+// isStop reports whether err comes from the worker stopping the task.
+func isStop(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	var pe *process.ExitError
+	return errors.As(err, &pe) && pe.Canceled
+}

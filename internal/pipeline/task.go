@@ -1,0 +1,255 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/download"
+	"github.com/coursedl/worker/internal/enroll"
+	"github.com/coursedl/worker/internal/lifecycle"
+	"github.com/coursedl/worker/internal/notify"
+	"github.com/coursedl/worker/internal/process"
+	"github.com/coursedl/worker/internal/progress"
+	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/store"
+	"github.com/coursedl/worker/internal/tasklog"
+	"github.com/coursedl/worker/internal/upload"
+)
+
+// task is one run of a job whose row checked out.
+type task struct {
+	id      int64
+	orderID *int64
+	email   string
+	url     string
+	dir     string // <staging_dir>/task-<id>
+	folder  string // {folder}, once known
+	start   time.Time
+	log     *zap.Logger
+	tl      *tasklog.Log
+	pub     *progress.TaskPublisher
+}
+
+// run takes the task from processing to completed or failed.
+func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
+	tl, err := tasklog.Open(p.TaskLog, t.id)
+	if err != nil {
+		return p.later(ctx, t.log, err)
+	}
+	t.tl = tl
+	defer func() {
+		if err := tl.Close(); err != nil {
+			t.log.Warn("task log", zap.Error(err))
+		}
+	}()
+	t.pub = p.Progress.Task(t.id)
+	defer t.pub.Close()
+	tl.Printf("task %d: job received, order %s, course %s", t.id, orderText(t.orderID), t.url)
+
+	if err := p.Store.SetStatus(ctx, t.id, store.StatusProcessing); err != nil {
+		return p.later(ctx, t.log, err)
+	}
+
+	// Enrollment.
+	t.pub.Stage(progress.StageWaitingEnrollment)
+	tl.Printf("waiting for enrollment")
+	err = p.Enroller.Wait(ctx, t.id)
+	switch {
+	case errors.Is(err, enroll.ErrTimeout):
+		p.event(lifecycle.EnrollTimeout, t.id, orderField(t.orderID))
+		return p.fail(ctx, t, enroll.ErrTimeout.Error())
+	case err != nil:
+		return p.later(ctx, t.log, err)
+	}
+	p.event(lifecycle.EnrollConfirmed, t.id, orderField(t.orderID))
+	tl.Printf("enrollment confirmed")
+
+	// Sandbox and download.
+	if err := os.MkdirAll(t.dir, 0o750); err != nil {
+		return p.fail(ctx, t, fmt.Sprintf("cannot make the task folder: %v", err))
+	}
+	if err := p.Store.SetStatus(ctx, t.id, store.StatusDownloading); err != nil {
+		return p.later(ctx, t.log, err)
+	}
+	p.event(lifecycle.DownloadStart, t.id, orderField(t.orderID), lifecycle.F("Url", t.url))
+	tl.Printf("download started in %s", t.dir)
+	began := p.now()
+	if res, stop := p.download(ctx, t); stop != nil {
+		return *stop
+	} else {
+		tl.Printf("download finished in %s", res.Duration.Round(time.Millisecond))
+	}
+	p.event(lifecycle.DownloadSuccess, t.id, orderField(t.orderID), lifecycle.F("Duration", p.now().Sub(began)))
+
+	// Upload.
+	folder, source, err := download.Folder(t.dir, t.id)
+	if err != nil {
+		return p.fail(ctx, t, fmt.Sprintf("cannot read the task folder: %v", err))
+	}
+	t.folder = folder
+	if files, err := upload.Files(source); err != nil || len(files) == 0 {
+		return p.fail(ctx, t, "download failed: the downloader exited 0 but left no files")
+	}
+	if err := p.Store.SetStatus(ctx, t.id, store.StatusUploading); err != nil {
+		return p.later(ctx, t.log, err)
+	}
+	tl.Printf("upload of %q started", folder)
+	began = p.now()
+	up, err := p.Uploader.Upload(ctx, upload.Request{TaskID: t.id, Source: source, Folder: folder, Email: t.email},
+		p.lines(t, tasklog.SourceRclone, tasklog.SourceRcloneStderr, func(line []byte) {
+			if u, ok := progress.ParseRclone(line); ok {
+				t.pub.Update(progress.StageUploading, u)
+			}
+		}))
+	if err != nil {
+		if isStop(ctx, err) {
+			return p.later(ctx, t.log, err)
+		}
+		p.event(lifecycle.UploadFailed, t.id, orderField(t.orderID), lifecycle.F("Error", err.Error()))
+		return p.fail(ctx, t, "upload failed: "+err.Error())
+	}
+	p.event(lifecycle.UploadSuccess, t.id, orderField(t.orderID), lifecycle.F("Dest", up.Dest),
+		lifecycle.F("Duration", p.now().Sub(began)))
+	tl.Printf("uploaded to %s; link %s", up.Dest, up.URL)
+	return p.complete(ctx, t, up.URL)
+}
+
+// download runs the downloader; a non-nil Result means the task stops there.
+func (p *Pipeline) download(ctx context.Context, t *task) (process.Result, *queue.Result) {
+	var parser progress.Downloader
+	res, err := p.Downloader.Run(ctx, download.Job{TaskID: t.id, URL: t.url, Dir: t.dir},
+		p.lines(t, tasklog.SourceDownload, tasklog.SourceDownloadStderr, func(line []byte) {
+			if u, ok := parser.Parse(line); ok {
+				t.pub.Update(progress.StageDownloading, u)
+			}
+		}))
+	if err == nil {
+		return res, nil
+	}
+	if isStop(ctx, err) {
+		r := p.later(ctx, t.log, err)
+		return res, &r
+	}
+	reason := "download failed: " + describe(err)
+	p.event(lifecycle.DownloadFailed, t.id, orderField(t.orderID), lifecycle.F("Error", reason))
+	r := p.fail(ctx, t, reason)
+	return res, &r
+}
+
+// lines returns the output handler of a subprocess: every line to the task log,
+// stdout's and stderr's to parse.
+func (p *Pipeline) lines(t *task, out, errSource string, parse func([]byte)) func(process.Stream, []byte) {
+	return func(s process.Stream, line []byte) {
+		src := out
+		if s == process.Stderr {
+			src = errSource
+		}
+		t.tl.Line(src, line)
+		parse(line)
+	}
+}
+
+// complete records success: the row first, then the webhook, then cleanup.
+func (p *Pipeline) complete(ctx context.Context, t *task, driveURL string) queue.Result {
+	if err := p.Store.Complete(ctx, t.id, driveURL); err != nil {
+		return p.later(ctx, t.log, err)
+	}
+	t.pub.Stage(progress.StageNotifying)
+	ev := p.webhook(t, notify.TypeCompleted)
+	ev.DriveURL = driveURL
+	// One id per task's completion: a task that is run again after a crash between
+	// the row and the outbox sends the same event, which the web app de-duplicates.
+	if err := p.notify(ctx, t, fmt.Sprintf("msg_task%d_completed", t.id), ev); err != nil {
+		return p.later(ctx, t.log, err)
+	}
+	p.event(lifecycle.TaskCompleted, t.id, orderField(t.orderID), lifecycle.F("DriveUrl", driveURL),
+		lifecycle.F("Duration", p.now().Sub(t.start)))
+	t.tl.Printf("task completed in %s", p.now().Sub(t.start).Round(time.Millisecond))
+	if err := t.pub.Finish(ctx, progress.StageCompleted); err != nil {
+		t.log.Warn("final progress event not published", zap.Error(err))
+	}
+	if err := os.RemoveAll(t.dir); err != nil {
+		t.log.Warn("staging folder not removed", zap.String("dir", t.dir), zap.Error(err))
+	}
+	t.log.Info("task completed", zap.String("drive_url", driveURL), zap.Duration("duration", p.now().Sub(t.start)))
+	return queue.Result{Outcome: queue.Ack}
+}
+
+// fail records a failure for good: the row, the webhook; the staging folder stays
+// for an operator to look at.
+func (p *Pipeline) fail(ctx context.Context, t *task, reason string) queue.Result {
+	if err := p.Store.Fail(ctx, t.id, reason); err != nil {
+		return p.later(ctx, t.log, err)
+	}
+	t.pub.Stage(progress.StageNotifying)
+	ev := p.webhook(t, notify.TypeFailed)
+	ev.Error = reason
+	if err := p.notify(ctx, t, notify.NewID(), ev); err != nil {
+		return p.later(ctx, t.log, err)
+	}
+	p.event(lifecycle.TaskFailed, t.id, orderField(t.orderID), lifecycle.F("Reason", reason),
+		lifecycle.F("Duration", p.now().Sub(t.start)))
+	if t.tl != nil {
+		t.tl.Printf("task failed: %s", reason)
+	}
+	if err := t.pub.Finish(ctx, progress.StageFailed); err != nil {
+		t.log.Warn("final progress event not published", zap.Error(err))
+	}
+	t.log.Warn("task failed", zap.String("reason", reason), zap.String("staging", t.dir))
+	return queue.Result{Outcome: queue.Ack}
+}
+
+func (p *Pipeline) webhook(t *task, typ string) notify.Event {
+	end := p.now()
+	return notify.Event{
+		Type:            typ,
+		TaskID:          t.id,
+		OrderID:         t.orderID,
+		Email:           t.email,
+		Folder:          t.folder,
+		DurationSeconds: int64(end.Sub(t.start).Round(time.Second) / time.Second),
+		Timestamp:       notify.FormatTime(end),
+	}
+}
+
+func (p *Pipeline) notify(ctx context.Context, t *task, id string, ev notify.Event) error {
+	if err := p.Outbox.Add(ctx, id, ev, p.now()); err != nil {
+		return err
+	}
+	if p.Wake != nil {
+		p.Wake()
+	}
+	t.tl.Printf("webhook %s queued as %s", ev.Type, id)
+	return nil
+}
+
+// describe renders a downloader error with its last stderr lines, for
+// error_message.
+func describe(err error) string {
+	var pe *process.ExitError
+	if !errors.As(err, &pe) {
+		return err.Error()
+	}
+	msg := pe.Error()
+	tail := pe.StderrTail
+	if len(tail) > 5 {
+		tail = tail[len(tail)-5:]
+	}
+	if len(tail) > 0 && !strings.HasSuffix(msg, tail[len(tail)-1]) || len(tail) > 1 {
+		msg += "\n" + strings.Join(tail, "\n")
+	}
+	return msg
+}
+
+func orderText(id *int64) string {
+	if id == nil {
+		return "none"
+	}
+	return fmt.Sprint(*id)
+}

@@ -1,0 +1,187 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Outcome says what becomes of a job once its handler has returned.
+type Outcome int
+
+// Outcomes of a handled job.
+const (
+	// Ack removes the job: its task has ended (completed, failed, or skipped).
+	Ack Outcome = iota
+	// Requeue puts the job back at the head of the queue, after Result.Delay.
+	Requeue
+	// DeadLetter moves the job to dl:dead with Result.Reason.
+	DeadLetter
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Ack:
+		return "ack"
+	case Requeue:
+		return "requeue"
+	case DeadLetter:
+		return "dead-letter"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Result is a handler's verdict on a job.
+type Result struct {
+	Outcome Outcome
+	Reason  string        // for DeadLetter
+	Delay   time.Duration // for Requeue: how long to wait before giving the job back
+}
+
+// Handler runs the task of one job. ctx is canceled when the worker stops waiting
+// for running tasks; a handler then returns Requeue promptly.
+type Handler interface {
+	Handle(ctx context.Context, payload string) Result
+}
+
+// Consumer takes jobs with Fetch and runs up to Concurrency of them at once. It
+// fetches only when a slot is free, so it never holds a job it cannot start.
+type Consumer struct {
+	Queue         *Client
+	Handler       Handler
+	Concurrency   int
+	Block         time.Duration // BLMOVE block; default 2 s, so a stop is seen promptly
+	ShutdownGrace time.Duration // how long running tasks may finish after Run's ctx ends
+	Log           *zap.Logger
+}
+
+// Run fetches and runs jobs until ctx ends. Then it stops fetching at once, lets
+// running tasks finish for ShutdownGrace, cancels the rest (their handlers requeue
+// them) and returns when every task has been acknowledged, requeued or
+// dead-lettered.
+func (c *Consumer) Run(ctx context.Context) error {
+	if c.Block <= 0 {
+		c.Block = 2 * time.Second
+	}
+	// Tasks run under their own context: the end of ctx stops fetching, not them.
+	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelTasks()
+	slots := make(chan struct{}, c.Concurrency)
+	var running sync.WaitGroup
+	failing := false
+	for ctx.Err() == nil {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		payload, err := c.Queue.Fetch(ctx, c.Block)
+		if err != nil || payload == "" {
+			<-slots
+			if err != nil && ctx.Err() == nil {
+				if !failing {
+					c.Log.Warn("cannot fetch jobs; retrying", zap.Error(err))
+					failing = true
+				}
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		if failing {
+			c.Log.Info("fetching jobs again")
+			failing = false
+		}
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			defer func() { <-slots }()
+			c.handle(taskCtx, payload)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { running.Wait(); close(done) }()
+	if len(slots) > 0 {
+		c.Log.Info("stopping: waiting for running tasks", zap.Int("running", len(slots)), zap.Duration("grace", c.ShutdownGrace))
+	}
+	select {
+	case <-done:
+	case <-time.After(c.ShutdownGrace):
+		c.Log.Warn("shutdown grace over: stopping running tasks, their jobs go back to the queue")
+		cancelTasks()
+		<-done
+	}
+	return nil
+}
+
+// handle runs one job and settles it in Redis. A panic in the handler is turned
+// into a dead letter: running the job again would panic again.
+func (c *Consumer) handle(ctx context.Context, payload string) {
+	res := func() (res Result) {
+		defer func() {
+			if r := recover(); r != nil {
+				c.Log.Error("task panicked", zap.Any("panic", r), zap.Stack("stack"))
+				res = Result{Outcome: DeadLetter, Reason: fmt.Sprintf("internal error: %v", r)}
+			}
+		}()
+		return c.Handler.Handle(ctx, payload)
+	}()
+	if res.Outcome == Requeue && res.Delay > 0 {
+		sleep(ctx, res.Delay)
+	}
+	// Settle even when the tasks' context was canceled: this is how a stopped
+	// task's job gets back to the queue. Redis may be away for a while: keep trying,
+	// but once the worker is stopping give up after settleGrace; the job then stays
+	// in the processing list and is recovered at the next start.
+	settle := context.WithoutCancel(ctx)
+	var stopping <-chan time.Time
+	for attempt := 0; ; attempt++ {
+		var err error
+		switch res.Outcome {
+		case Ack:
+			err = c.Queue.Ack(settle, payload)
+		case Requeue:
+			err = c.Queue.Requeue(settle, payload)
+		case DeadLetter:
+			err = c.Queue.DeadLetter(settle, payload, res.Reason, time.Now())
+		}
+		if err == nil {
+			return
+		}
+		if attempt == 0 {
+			c.Log.Warn("cannot settle job; retrying", zap.Stringer("outcome", res.Outcome), zap.Error(err))
+		}
+		done := ctx.Done()
+		if stopping == nil && ctx.Err() != nil {
+			stopping = time.After(settleGrace)
+		}
+		if stopping != nil {
+			done = nil // seen already; wait for the back-off below
+		}
+		select {
+		case <-stopping:
+			c.Log.Error("job left in the processing list; it is recovered at the next start",
+				zap.Stringer("outcome", res.Outcome), zap.Error(err))
+			return
+		case <-done:
+			stopping = time.After(settleGrace)
+		case <-time.After(min(time.Duration(attempt+1)*500*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// settleGrace bounds the settling of jobs once the worker is stopping.
+const settleGrace = 10 * time.Second
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+

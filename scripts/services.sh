@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # services.sh: the project's own Redis and MariaDB for tests, benchmarks and the demo.
 #
-#   scripts/services.sh install   apt-get the Debian packages the project needs (root)
+#   scripts/services.sh install [PKG...]
+#                                 apt-get the Debian packages the project needs, and
+#                                 any PKG given (root); apt-get update only if one is missing
 #   scripts/services.sh start     start private Redis and MariaDB on loopback (reused if up)
 #   scripts/services.sh stop      stop them
 #   scripts/services.sh env       print the variables the tests read
@@ -14,14 +16,18 @@ set -euo pipefail
 RUN_DIR=${COURSEDL_RUN_DIR:-/tmp/coursedl-services}
 REDIS_PORT=${COURSEDL_REDIS_PORT:-16379}
 MYSQL_PORT=${COURSEDL_MYSQL_PORT:-13306}
+# What the tests and the demo run: the two services and their clients, rclone and
+# yt-dlp (the real tools the upload and download tests drive).
 PACKAGES=(redis-server redis-tools mariadb-server mariadb-client rclone yt-dlp)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+
 install() {
-	local missing=()
-	for p in "${PACKAGES[@]}"; do
-		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+	local missing=() p
+	for p in "${PACKAGES[@]}" "$@"; do
+		installed "$p" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing ${missing[*]}"
@@ -98,7 +104,10 @@ env_vars() {
 }
 
 case "${1:-}" in
-install) install ;;
+install)
+	shift
+	install "$@"
+	;;
 start)
 	start_redis
 	start_mysql

@@ -1,0 +1,66 @@
+# Course delivery worker: developer targets. `make` alone lists them.
+#
+# test, bench and fuzz run against the project's own Redis and MariaDB
+# (scripts/services.sh), installed with apt-get when missing (as root) and started
+# on private ports; their addresses reach the tests through `scripts/services.sh env`.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO       ?= go
+CONFIG   ?= configs/worker.example.yaml
+FUZZTIME ?= 20s
+SERVICES := scripts/services.sh
+# Prefix of a recipe line that needs the services' variables (TEST_REDIS_ADDR, ...).
+WITH_SERVICES_ENV = eval "$$($(SERVICES) env)";
+
+.PHONY: help build run demo test test-race bench fuzz lint services services-stop clean
+
+help: ## list the targets
+	@echo "Targets:"
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+build: ## build bin/worker and bin/fakeapp (the demo's stand-in web app)
+	$(GO) build -o bin/worker ./cmd/worker
+	$(GO) build -o bin/fakeapp ./cmd/fakeapp
+
+run: build ## build, then run bin/worker --config configs/worker.example.yaml (or CONFIG=...)
+	bin/worker --config $(CONFIG)
+
+demo: ## one purchase end to end on this machine (scripts/demo.sh)
+	scripts/demo.sh
+
+test: services ## go test -race every package against the real services
+	$(WITH_SERVICES_ENV) $(GO) test -race -count=1 -timeout 15m ./...
+
+test-race: test ## same as test (the tests always run with -race)
+
+bench: services ## go test -bench . -benchtime 3x every package
+	$(WITH_SERVICES_ENV) $(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+fuzz: services ## run each Fuzz target for FUZZTIME (default 20s)
+	@$(WITH_SERVICES_ENV) found=0; \
+	for f in $$(grep -rlE --include='*_test.go' '^func Fuzz[A-Z0-9_]' . || true); do \
+		for name in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$f"); do \
+			found=1; \
+			echo "fuzz: $$name in $$(dirname "$$f") for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$(dirname "$$f")"; \
+		done; \
+	done; \
+	if [ $$found = 0 ]; then echo "fuzz: no Fuzz targets in the module yet"; fi
+
+lint: ## gofmt -l prints nothing, go vet is clean
+	@files=$$(gofmt -l .); \
+	if [ -n "$$files" ]; then echo "gofmt -l: not formatted:"; echo "$$files"; exit 1; fi
+	$(GO) vet ./...
+
+services: ## install (root, when missing) and start the private Redis and MariaDB
+	$(SERVICES) install
+	$(SERVICES) start
+
+services-stop: ## stop the private Redis and MariaDB
+	$(SERVICES) stop
+
+clean: ## remove bin/ and .run/
+	rm -rf bin .run

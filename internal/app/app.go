@@ -38,6 +38,9 @@ type App struct {
 	lifecycle *lifecycle.Log
 	queue     *queue.Client
 	consumer  *queue.Consumer
+	heartbeat *queue.Heartbeat
+	recoverer *queue.Recoverer
+	scheduler *queue.Scheduler
 	deliverer *outbox.Deliverer
 	closers   []func() error
 }
@@ -113,10 +116,13 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			Timeout:     cfg.Upload.Timeout,
 			Env:         cfg.Upload.Env,
 		},
-		Outbox:    box,
-		Wake:      a.deliverer.Wake,
-		Progress:  progress.NewPublisher(a.rdb, log.Named("progress")),
-		Lifecycle: a.lifecycle,
+		Outbox:      box,
+		Wake:        a.deliverer.Wake,
+		Locks:       &queue.Locks{RDB: a.rdb, Log: log.Named("lock")},
+		MaxAttempts: cfg.Retry.MaxAttempts,
+		BaseDelay:   cfg.Retry.BaseDelay,
+		Progress:    progress.NewPublisher(a.rdb, log.Named("progress")),
+		Lifecycle:   a.lifecycle,
 		TaskLog: tasklog.Options{
 			Dir:        cfg.Logs.Dir,
 			MaxSizeMB:  cfg.Logs.MaxSizeMB,
@@ -128,6 +134,18 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Log:          log.Named("task"),
 	}
 	a.queue = queue.New(a.rdb, cfg.Redis.Queue, cfg.Worker.ID)
+	p.Attempts = a.queue
+	a.heartbeat = &queue.Heartbeat{RDB: a.rdb, WorkerID: cfg.Worker.ID, Concurrency: cfg.Worker.Concurrency, Log: log.Named("heartbeat")}
+	a.recoverer = &queue.Recoverer{
+		RDB:   a.rdb,
+		Queue: cfg.Redis.Queue,
+		Self:  cfg.Worker.ID,
+		Log:   log.Named("recoverer"),
+		OnRecovered: func(payload, worker string) {
+			a.recovered(payload, worker)
+		},
+	}
+	a.scheduler = &queue.Scheduler{RDB: a.rdb, Queue: cfg.Redis.Queue, Log: log.Named("scheduler")}
 	a.consumer = &queue.Consumer{
 		Queue:         a.queue,
 		Handler:       p,
@@ -141,6 +159,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 // Run works until ctx ends, then shuts down in two phases (see queue.Consumer)
 // and returns nil after a clean stop.
 func (a *App) Run(ctx context.Context) error {
+	if err := a.heartbeat.Claim(ctx); err != nil {
+		return err
+	}
 	if err := a.recoverOwn(ctx); err != nil {
 		return err
 	}
@@ -149,22 +170,39 @@ func (a *App) Run(ctx context.Context) error {
 		zap.String("queue", a.cfg.Redis.Queue),
 		zap.Int("concurrency", a.cfg.Worker.Concurrency))
 
-	// The deliverer outlives the consumer, so that events of the last tasks are
-	// sent before the process exits when the web app answers.
-	deliverCtx, stopDeliverer := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDeliverer()
-	g, gctx := errgroup.WithContext(deliverCtx)
+	// The helpers (heartbeat, recoverer, scheduler, deliverer) outlive the
+	// consumer: the heartbeat must go on while running tasks finish, and the
+	// events of the last tasks are sent when the web app answers.
+	helpersCtx, stopHelpers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHelpers()
+	g, gctx := errgroup.WithContext(helpersCtx)
+	g.Go(func() error { return a.heartbeat.Run(gctx) })
+	g.Go(func() error { return a.recoverer.Run(gctx) })
+	g.Go(func() error { return a.scheduler.Run(gctx) })
 	g.Go(func() error { return a.deliverer.Run(gctx) })
 	g.Go(func() error {
-		defer stopDeliverer()
+		defer stopHelpers()
 		return a.consumer.Run(ctx)
 	})
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
+	leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if lerr := a.heartbeat.Leave(leaveCtx); lerr != nil {
+		a.log.Warn("worker not deregistered; its jobs are recovered by the others", zap.Error(lerr))
+	}
 	a.log.Info("worker stopped")
 	return err
+}
+
+// recovered writes the TASK_RECOVERED line of a job given back to the queue.
+func (a *App) recovered(payload, worker string) {
+	id := job.TaskID([]byte(payload))
+	if err := a.lifecycle.Write(lifecycle.TaskRecovered, id, lifecycle.F("Worker", worker)); err != nil {
+		a.log.Warn("lifecycle line not written", zap.Error(err))
+	}
 }
 
 // recoverOwn gives the jobs a previous run of this worker id left in its
@@ -175,11 +213,8 @@ func (a *App) recoverOwn(ctx context.Context) error {
 		return err
 	}
 	for _, p := range moved {
-		id := job.TaskID([]byte(p))
-		a.log.Warn("job of an earlier run recovered", zap.Int64("task_id", id))
-		if err := a.lifecycle.Write(lifecycle.TaskRecovered, id, lifecycle.F("Worker", a.cfg.Worker.ID)); err != nil {
-			a.log.Warn("lifecycle line not written", zap.Error(err))
-		}
+		a.log.Warn("job of an earlier run of this worker recovered", zap.Int64("task_id", job.TaskID([]byte(p))))
+		a.recovered(p, a.cfg.Worker.ID)
 	}
 	return nil
 }

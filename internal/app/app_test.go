@@ -196,8 +196,23 @@ func TestDownloaderFails(t *testing.T) {
 	if d := e.hook.accepted(t, id); d.Event.Type != "task.failed" || !strings.Contains(d.Event.Error, "exit status 3") {
 		t.Fatalf("webhook %+v", d.Event)
 	}
-	if !strings.Contains(e.lifecycle(), fmt.Sprintf("[DOWNLOAD_FAILED] [TaskId: %d]", id)) {
-		t.Fatalf("no DOWNLOAD_FAILED line:\n%s", e.lifecycle())
+	lc := e.lifecycle()
+	if strings.Count(lc, fmt.Sprintf("[DOWNLOAD_FAILED] [TaskId: %d]", id)) != 2 {
+		t.Fatalf("want DOWNLOAD_FAILED for each of the 2 attempts:\n%s", lc)
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`\[TASK_RETRY\] \[TaskId: %d\] \[OrderId: \d+\] \[Attempt: 1\] \[Next: \S+Z\]`, id)).MatchString(lc) {
+		t.Fatalf("no TASK_RETRY line with the attempt and the next time:\n%s", lc)
+	}
+	// After the last attempt the job is in dl:dead with the reason.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		dead, _ := queue.DeadEntries(context.Background(), e.rdb, 10)
+		return len(dead) == 1 && dead[0].Payload == payload && strings.Contains(dead[0].Reason, "after 2 attempts")
+	}, "job in dl:dead after the last attempt")
+	if !strings.Contains(*r.ErrMsg, "(after 2 attempts)") {
+		t.Errorf("error_message = %q", *r.ErrMsg)
+	}
+	if n := e.rdb.HLen(context.Background(), queue.AttemptsKey).Val(); n != 0 {
+		t.Errorf("attempt count left behind")
 	}
 }
 

@@ -63,6 +63,8 @@ func newEnv(t *testing.T) *env {
 		"WORKER_WORKER_ID":                "test-" + rand.Text()[:8],
 		"WORKER_WORKER_CONCURRENCY":       "2",
 		"WORKER_WORKER_SHUTDOWN_GRACE":    "5s",
+		"WORKER_RETRY_MAX_ATTEMPTS":       "2",
+		"WORKER_RETRY_BASE_DELAY":         "100ms",
 		"WORKER_REDIS_ADDR":               testutil.RedisAddr(),
 		"WORKER_REDIS_DB":                 fmt.Sprint(e.rdb.Options().DB),
 		"WORKER_MYSQL_DSN":                e.dsn,
@@ -169,12 +171,17 @@ func (e *env) row(id int64) row {
 // waitStatus waits until the row reaches status (completed or failed).
 func (e *env) waitStatus(id int64, status string, within time.Duration) row {
 	e.t.Helper()
-	var r row
-	testutil.Eventually(e.t, within, func() bool {
-		r = e.row(id)
-		return r.Status == status
-	}, "task %d never reached %s (now %s)", id, status, func() string { return e.row(id).Status }())
-	return r
+	deadline := time.Now().Add(within)
+	for {
+		r := e.row(id)
+		if r.Status == status {
+			return r
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("after %s: task %d never reached %s (now %s, error %v)", within, id, status, r.Status, deref(r.ErrMsg))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (e *env) lifecycle() string {
@@ -289,4 +296,11 @@ func (r *receiver) accepted(t *testing.T, id int64) delivery {
 		return false
 	}, "no accepted webhook for task %d", id)
 	return found
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

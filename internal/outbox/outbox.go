@@ -26,6 +26,9 @@ import (
 const (
 	DueKey  = "dl:outbox"
 	DeadKey = "dl:outbox:dead"
+	// StagedKey is a hash: task id -> the id of an event written before the
+	// task's row and not yet due (see Stage).
+	StagedKey = "dl:outbox:staged"
 )
 
 // EventKey is the hash holding event id.
@@ -69,6 +72,55 @@ func (s *Store) Add(ctx context.Context, id string, ev notify.Event, now time.Ti
 		return fmt.Errorf("outbox add %s: %w", id, err)
 	}
 	return nil
+}
+
+// Stage writes ev under id without making it due, and notes it as the staged
+// event of its task. The pipeline stages the event, then writes the row, then
+// calls Release: a crash between the row and the release leaves the event staged,
+// and ReleaseStaged sends it when the task's job comes back. Staging again
+// replaces the body.
+func (s *Store) Stage(ctx context.Context, id string, ev notify.Event) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		key := EventKey(id)
+		p.HSet(ctx, key, "body", body, "taskId", ev.TaskID, "type", ev.Type)
+		p.HSetNX(ctx, key, "attempts", 0)
+		p.HSet(ctx, StagedKey, strconv.FormatInt(ev.TaskID, 10), id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox stage %s: %w", id, err)
+	}
+	return nil
+}
+
+// Release makes the staged event id of taskID due now.
+func (s *Store) Release(ctx context.Context, id string, taskID int64, now time.Time) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAddNX(ctx, DueKey, redis.Z{Score: float64(now.UnixMilli()), Member: id})
+		p.HDel(ctx, StagedKey, strconv.FormatInt(taskID, 10))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox release %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReleaseStaged releases the event staged for taskID, if one is; it reports
+// whether there was one.
+func (s *Store) ReleaseStaged(ctx context.Context, taskID int64, now time.Time) (bool, error) {
+	id, err := s.rdb.HGet(ctx, StagedKey, strconv.FormatInt(taskID, 10)).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("outbox staged of task %d: %w", taskID, err)
+	}
+	return true, s.Release(ctx, id, taskID, now)
 }
 
 // claimScript takes up to ARGV[3] events due by ARGV[1] and moves their next

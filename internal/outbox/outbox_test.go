@@ -170,3 +170,33 @@ func TestTwoDeliverersSendOnce(t *testing.T) {
 		t.Fatalf("%d requests for 50 events", n)
 	}
 }
+
+// A staged event is not sent until released, and a crash between the row and the
+// release is repaired by ReleaseStaged.
+func TestStageRelease(t *testing.T) {
+	s, d, rec := setup(t)
+	ctx := context.Background()
+	ev := event(77)
+	if err := s.Stage(ctx, "msg_s", ev); err != nil {
+		t.Fatal(err)
+	}
+	run(t, d)
+	d.Wake()
+	// Nothing is due: a pass of the deliverer sends nothing. Wait for a few
+	// polls (Poll is 10 ms) by watching a second, released event go out.
+	s.Add(ctx, "msg_other", event(78), time.Now())
+	d.Wake()
+	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 1 }, "the released event sent")
+	if rec.count() != 1 || rec.ids[0] != "msg_other" {
+		t.Fatalf("sent %v: the staged event went out before its release", rec.ids)
+	}
+	ok, err := s.ReleaseStaged(ctx, 77, time.Now())
+	if err != nil || !ok {
+		t.Fatalf("ReleaseStaged = %v, %v", ok, err)
+	}
+	d.Wake()
+	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the staged event sent after release")
+	if ok, _ := s.ReleaseStaged(ctx, 77, time.Now()); ok {
+		t.Fatal("released twice")
+	}
+}

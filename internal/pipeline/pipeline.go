@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,9 +52,24 @@ type Uploader interface {
 	Upload(ctx context.Context, req upload.Request, onLine func(process.Stream, []byte)) (upload.Result, error)
 }
 
-// Outbox keeps webhook events until the web app has them.
+// Outbox keeps webhook events until the web app has them. An event is staged
+// before the row is written and released after, so that no crash between the two
+// loses it (see outbox.Store.Stage).
 type Outbox interface {
-	Add(ctx context.Context, id string, ev notify.Event, now time.Time) error
+	Stage(ctx context.Context, id string, ev notify.Event) error
+	Release(ctx context.Context, id string, taskID int64, now time.Time) error
+	ReleaseStaged(ctx context.Context, taskID int64, now time.Time) (bool, error)
+}
+
+// Attempts counts the failed attempts of a task across its runs.
+type Attempts interface {
+	NextAttempt(ctx context.Context, taskID int64) (int, error)
+	ForgetAttempts(ctx context.Context, taskID int64) error
+}
+
+// Locker hands out per-task locks (queue.Locks).
+type Locker interface {
+	Acquire(ctx context.Context, taskID int64) (*queue.Lock, error)
 }
 
 // Pipeline holds what every task needs. Its fields are set once before use.
@@ -63,7 +79,11 @@ type Pipeline struct {
 	Downloader   Downloader
 	Uploader     Uploader
 	Outbox       Outbox
-	Wake         func() // called after an event is added to the outbox; may be nil
+	Wake         func() // called after an event is released to the outbox; may be nil
+	Attempts     Attempts
+	Locks        Locker
+	MaxAttempts  int           // retry.max_attempts
+	BaseDelay    time.Duration // retry.base_delay
 	Progress     *progress.Publisher
 	Lifecycle    *lifecycle.Log
 	TaskLog      tasklog.Options
@@ -73,9 +93,15 @@ type Pipeline struct {
 	Now          func() time.Time
 }
 
-// retryDelay is how long a job waits before it is given back to the queue after
-// MySQL or Redis failed under it.
-const retryDelay = 5 * time.Second
+// Delays of jobs that wait without using up an attempt: after MySQL or Redis
+// failed under them, and while another runner holds their task.
+const (
+	retryDelay  = 5 * time.Second
+	lockedDelay = 30 * time.Second
+)
+
+// errLockLost is the cause of a task's cancellation when its lock was taken.
+var errLockLost = errors.New("task lock lost")
 
 // Handle runs the task of one job and says what becomes of the job.
 func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
@@ -102,9 +128,40 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 		return p.reject(j.TaskID, err.Error())
 	}
 	if row.Status == store.StatusCompleted {
+		// A run that crashed after writing the row may have left its webhook
+		// staged: send it now.
+		if ok, err := p.Outbox.ReleaseStaged(ctx, j.TaskID, p.now()); err != nil {
+			return p.later(ctx, log, err)
+		} else if ok && p.Wake != nil {
+			p.Wake()
+		}
 		log.Info("task already completed; job acknowledged and skipped")
 		return queue.Result{Outcome: queue.Ack}
 	}
+	lock, err := p.Locks.Acquire(ctx, j.TaskID)
+	if errors.Is(err, queue.ErrLocked) {
+		log.Info("task is being run by another worker; job waits", zap.Duration("delay", lockedDelay))
+		return queue.Result{Outcome: queue.Retry, Delay: lockedDelay}
+	}
+	if err != nil {
+		return p.later(ctx, log, err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := lock.Release(rctx); err != nil {
+			log.Warn("task lock not released; it expires by itself", zap.Error(err))
+		}
+	}()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lock.Lost():
+			cancel(errLockLost)
+		case <-ctx.Done():
+		}
+	}()
 	t := &task{
 		id:      j.TaskID,
 		orderID: orderID,
@@ -125,15 +182,20 @@ func (p *Pipeline) reject(taskID int64, reason string) queue.Result {
 	return queue.Result{Outcome: queue.DeadLetter, Reason: reason}
 }
 
-// later gives the job back to the queue after a pause: MySQL or Redis failed, or
-// the worker is stopping (then without a pause).
+// later gives the job back without using up an attempt: to the head of the queue
+// when the worker is stopping, to the delayed set when MySQL or Redis failed or
+// another runner took the task.
 func (p *Pipeline) later(ctx context.Context, log *zap.Logger, err error) queue.Result {
-	if ctx.Err() != nil {
+	switch {
+	case errors.Is(context.Cause(ctx), errLockLost):
+		log.Warn("task stopped: another runner took its lock; job waits", zap.Duration("delay", lockedDelay))
+		return queue.Result{Outcome: queue.Retry, Delay: lockedDelay}
+	case ctx.Err() != nil:
 		log.Info("task interrupted; job goes back to the queue")
 		return queue.Result{Outcome: queue.Requeue}
 	}
-	log.Warn("task cannot go on now; job goes back to the queue", zap.Error(err), zap.Duration("delay", retryDelay))
-	return queue.Result{Outcome: queue.Requeue, Delay: retryDelay}
+	log.Warn("task cannot go on now; job waits", zap.Error(err), zap.Duration("delay", retryDelay))
+	return queue.Result{Outcome: queue.Retry, Delay: retryDelay}
 }
 
 func (p *Pipeline) event(name string, taskID int64, fields ...lifecycle.Field) {
@@ -157,11 +219,19 @@ func orderField(id *int64) lifecycle.Field {
 	return lifecycle.F("OrderId", *id)
 }
 
-// isStop reports whether err comes from the worker stopping the task.
+// isStop reports whether err comes from the task being stopped rather than
+// failing: the worker is stopping, or the child was ended by a signal someone
+// else sent to stop it (systemd sends SIGTERM to the whole cgroup by default).
 func isStop(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return true
 	}
 	var pe *process.ExitError
-	return errors.As(err, &pe) && pe.Canceled
+	if !errors.As(err, &pe) {
+		return false
+	}
+	if pe.Canceled {
+		return true
+	}
+	return !pe.TimedOut && (pe.Signal == syscall.SIGTERM || pe.Signal == syscall.SIGINT || pe.Signal == syscall.SIGHUP)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
@@ -52,7 +53,7 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	defer t.pub.Close()
 	tl.Printf("task %d: job received, order %s, course %s", t.id, orderText(t.orderID), t.url)
 
-	if err := p.Store.SetStatus(ctx, t.id, store.StatusProcessing); err != nil {
+	if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusProcessing) }); err != nil {
 		return p.later(ctx, t.log, err)
 	}
 
@@ -74,7 +75,7 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	if err := os.MkdirAll(t.dir, 0o750); err != nil {
 		return p.fail(ctx, t, fmt.Sprintf("cannot make the task folder: %v", err))
 	}
-	if err := p.Store.SetStatus(ctx, t.id, store.StatusDownloading); err != nil {
+	if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusDownloading) }); err != nil {
 		return p.later(ctx, t.log, err)
 	}
 	p.event(lifecycle.DownloadStart, t.id, orderField(t.orderID), lifecycle.F("Url", t.url))
@@ -96,7 +97,7 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	if files, err := upload.Files(source); err != nil || len(files) == 0 {
 		return p.fail(ctx, t, "download failed: the downloader exited 0 but left no files")
 	}
-	if err := p.Store.SetStatus(ctx, t.id, store.StatusUploading); err != nil {
+	if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusUploading) }); err != nil {
 		return p.later(ctx, t.log, err)
 	}
 	tl.Printf("upload of %q started", folder)
@@ -112,7 +113,11 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 			return p.later(ctx, t.log, err)
 		}
 		p.event(lifecycle.UploadFailed, t.id, orderField(t.orderID), lifecycle.F("Error", err.Error()))
-		return p.fail(ctx, t, "upload failed: "+err.Error())
+		var ue *upload.Error
+		if errors.As(err, &ue) && !ue.Temporary() {
+			return p.fail(ctx, t, "upload failed: "+err.Error())
+		}
+		return p.retryOrFail(ctx, t, "upload failed: "+err.Error())
 	}
 	p.event(lifecycle.UploadSuccess, t.id, orderField(t.orderID), lifecycle.F("Dest", up.Dest),
 		lifecycle.F("Duration", p.now().Sub(began)))
@@ -138,7 +143,7 @@ func (p *Pipeline) download(ctx context.Context, t *task) (process.Result, *queu
 	}
 	reason := "download failed: " + describe(err)
 	p.event(lifecycle.DownloadFailed, t.id, orderField(t.orderID), lifecycle.F("Error", reason))
-	r := p.fail(ctx, t, reason)
+	r := p.retryOrFail(ctx, t, reason)
 	return res, &r
 }
 
@@ -157,15 +162,12 @@ func (p *Pipeline) lines(t *task, out, errSource string, parse func([]byte)) fun
 
 // complete records success: the row first, then the webhook, then cleanup.
 func (p *Pipeline) complete(ctx context.Context, t *task, driveURL string) queue.Result {
-	if err := p.Store.Complete(ctx, t.id, driveURL); err != nil {
-		return p.later(ctx, t.log, err)
-	}
-	t.pub.Stage(progress.StageNotifying)
 	ev := p.webhook(t, notify.TypeCompleted)
 	ev.DriveURL = driveURL
-	// One id per task's completion: a task that is run again after a crash between
-	// the row and the outbox sends the same event, which the web app de-duplicates.
-	if err := p.notify(ctx, t, fmt.Sprintf("msg_task%d_completed", t.id), ev); err != nil {
+	// One id per task's completion: however often the task's job comes back, the
+	// web app sees one event it can de-duplicate.
+	id := fmt.Sprintf("msg_task%d_completed", t.id)
+	if err := p.settle(ctx, t, id, ev, func(ctx context.Context) error { return p.Store.Complete(ctx, t.id, driveURL) }); err != nil {
 		return p.later(ctx, t.log, err)
 	}
 	p.event(lifecycle.TaskCompleted, t.id, orderField(t.orderID), lifecycle.F("DriveUrl", driveURL),
@@ -184,25 +186,96 @@ func (p *Pipeline) complete(ctx context.Context, t *task, driveURL string) queue
 // fail records a failure for good: the row, the webhook; the staging folder stays
 // for an operator to look at.
 func (p *Pipeline) fail(ctx context.Context, t *task, reason string) queue.Result {
-	if err := p.Store.Fail(ctx, t.id, reason); err != nil {
-		return p.later(ctx, t.log, err)
-	}
-	t.pub.Stage(progress.StageNotifying)
 	ev := p.webhook(t, notify.TypeFailed)
 	ev.Error = reason
-	if err := p.notify(ctx, t, notify.NewID(), ev); err != nil {
+	if err := p.settle(ctx, t, notify.NewID(), ev, func(ctx context.Context) error { return p.Store.Fail(ctx, t.id, reason) }); err != nil {
 		return p.later(ctx, t.log, err)
 	}
 	p.event(lifecycle.TaskFailed, t.id, orderField(t.orderID), lifecycle.F("Reason", reason),
 		lifecycle.F("Duration", p.now().Sub(t.start)))
-	if t.tl != nil {
-		t.tl.Printf("task failed: %s", reason)
-	}
+	t.tl.Printf("task failed: %s", reason)
 	if err := t.pub.Finish(ctx, progress.StageFailed); err != nil {
 		t.log.Warn("final progress event not published", zap.Error(err))
 	}
 	t.log.Warn("task failed", zap.String("reason", reason), zap.String("staging", t.dir))
 	return queue.Result{Outcome: queue.Ack}
+}
+
+// retryOrFail counts a failed attempt of a transient kind: the job waits in the
+// delayed set for the next one, or, after the last, the task fails for good and
+// its job goes to dl:dead. The staging folder stays between attempts, so a
+// downloader that resumes (yt-dlp does) goes on where it stopped.
+func (p *Pipeline) retryOrFail(ctx context.Context, t *task, reason string) queue.Result {
+	n, err := p.Attempts.NextAttempt(ctx, t.id)
+	if err != nil {
+		return p.later(ctx, t.log, err)
+	}
+	if n < p.MaxAttempts {
+		delay := backoff(p.BaseDelay, n)
+		next := p.now().Add(delay)
+		p.event(lifecycle.TaskRetry, t.id, orderField(t.orderID), lifecycle.F("Attempt", n),
+			lifecycle.F("Next", next.UTC().Format(time.RFC3339)), lifecycle.F("Reason", reason))
+		t.tl.Printf("attempt %d of %d failed: %s; next attempt at %s", n, p.MaxAttempts, reason, next.UTC().Format(time.RFC3339))
+		t.log.Warn("attempt failed; task will be retried", zap.Int("attempt", n), zap.String("reason", reason), zap.Duration("delay", delay))
+		if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusProcessing) }); err != nil {
+			return p.later(ctx, t.log, err)
+		}
+		return queue.Result{Outcome: queue.Retry, Delay: delay}
+	}
+	if n > 1 {
+		reason = fmt.Sprintf("%s (after %d attempts)", reason, n)
+	}
+	res := p.fail(ctx, t, reason)
+	if res.Outcome == queue.Ack {
+		res = queue.Result{Outcome: queue.DeadLetter, Reason: reason}
+	}
+	return res
+}
+
+// settle ends a task: the event is staged, the row written, the event released,
+// the attempts forgotten. A crash anywhere in between loses nothing: a staged
+// event is released when the job comes back and finds its row completed.
+func (p *Pipeline) settle(ctx context.Context, t *task, id string, ev notify.Event, writeRow func(context.Context) error) error {
+	t.pub.Stage(progress.StageNotifying)
+	if err := p.Outbox.Stage(ctx, id, ev); err != nil {
+		return err
+	}
+	if err := p.write(ctx, writeRow); err != nil {
+		return err
+	}
+	if err := p.Outbox.Release(ctx, id, t.id, p.now()); err != nil {
+		return err
+	}
+	if p.Wake != nil {
+		p.Wake()
+	}
+	t.tl.Printf("webhook %s queued as %s", ev.Type, id)
+	if err := p.Attempts.ForgetAttempts(ctx, t.id); err != nil {
+		t.log.Warn("attempt count not cleared", zap.Error(err))
+	}
+	return nil
+}
+
+// write runs a row update, trying again for a few seconds when MySQL fails.
+func (p *Pipeline) write(ctx context.Context, update func(context.Context) error) error {
+	var err error
+	for attempt, wait := 0, 250*time.Millisecond; attempt < 4; attempt, wait = attempt+1, wait*2 {
+		if err = update(ctx); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return err
+}
+
+// backoff is base doubled for each attempt after the first, give or take 20%.
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base << min(attempt-1, 20)
+	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
 }
 
 func (p *Pipeline) webhook(t *task, typ string) notify.Event {
@@ -216,17 +289,6 @@ func (p *Pipeline) webhook(t *task, typ string) notify.Event {
 		DurationSeconds: int64(end.Sub(t.start).Round(time.Second) / time.Second),
 		Timestamp:       notify.FormatTime(end),
 	}
-}
-
-func (p *Pipeline) notify(ctx context.Context, t *task, id string, ev notify.Event) error {
-	if err := p.Outbox.Add(ctx, id, ev, p.now()); err != nil {
-		return err
-	}
-	if p.Wake != nil {
-		p.Wake()
-	}
-	t.tl.Printf("webhook %s queued as %s", ev.Type, id)
-	return nil
 }
 
 // describe renders a downloader error with its last stderr lines, for

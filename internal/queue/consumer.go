@@ -16,8 +16,12 @@ type Outcome int
 const (
 	// Ack removes the job: its task has ended (completed, failed, or skipped).
 	Ack Outcome = iota
-	// Requeue puts the job back at the head of the queue, after Result.Delay.
+	// Requeue puts the job back at the head of the queue at once: the worker is
+	// stopping, or the task was interrupted.
 	Requeue
+	// Retry puts the job in the delayed set for Result.Delay: a transient
+	// failure, or a task locked by another runner.
+	Retry
 	// DeadLetter moves the job to dl:dead with Result.Reason.
 	DeadLetter
 )
@@ -28,6 +32,8 @@ func (o Outcome) String() string {
 		return "ack"
 	case Requeue:
 		return "requeue"
+	case Retry:
+		return "retry"
 	case DeadLetter:
 		return "dead-letter"
 	}
@@ -38,7 +44,7 @@ func (o Outcome) String() string {
 type Result struct {
 	Outcome Outcome
 	Reason  string        // for DeadLetter
-	Delay   time.Duration // for Requeue: how long to wait before giving the job back
+	Delay   time.Duration // for Retry: how long the job waits in the delayed set
 }
 
 // Handler runs the task of one job. ctx is canceled when the worker stops waiting
@@ -53,7 +59,7 @@ type Consumer struct {
 	Queue         *Client
 	Handler       Handler
 	Concurrency   int
-	Block         time.Duration // BLMOVE block; default 2 s, so a stop is seen promptly
+	Block         time.Duration // BLMOVE block; default 1 s, so a stop is seen within a second
 	ShutdownGrace time.Duration // how long running tasks may finish after Run's ctx ends
 	Log           *zap.Logger
 }
@@ -64,7 +70,7 @@ type Consumer struct {
 // dead-lettered.
 func (c *Consumer) Run(ctx context.Context) error {
 	if c.Block <= 0 {
-		c.Block = 2 * time.Second
+		c.Block = time.Second
 	}
 	// Tasks run under their own context: the end of ctx stops fetching, not them.
 	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
@@ -93,6 +99,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if failing {
 			c.Log.Info("fetching jobs again")
 			failing = false
+		}
+		if ctx.Err() != nil {
+			// Taken as the stop began: give it back untouched.
+			c.settle(taskCtx, payload, Result{Outcome: Requeue})
+			<-slots
+			break
 		}
 		running.Add(1)
 		go func() {
@@ -128,9 +140,11 @@ func (c *Consumer) handle(ctx context.Context, payload string) {
 		}()
 		return c.Handler.Handle(ctx, payload)
 	}()
-	if res.Outcome == Requeue && res.Delay > 0 {
-		sleep(ctx, res.Delay)
-	}
+	c.settle(ctx, payload, res)
+}
+
+// settle records the outcome of a job in Redis.
+func (c *Consumer) settle(ctx context.Context, payload string, res Result) {
 	// Settle even when the tasks' context was canceled: this is how a stopped
 	// task's job gets back to the queue. Redis may be away for a while: keep trying,
 	// but once the worker is stopping give up after settleGrace; the job then stays
@@ -144,6 +158,8 @@ func (c *Consumer) handle(ctx context.Context, payload string) {
 			err = c.Queue.Ack(settle, payload)
 		case Requeue:
 			err = c.Queue.Requeue(settle, payload)
+		case Retry:
+			err = c.Queue.Delay(settle, payload, time.Now().Add(res.Delay))
 		case DeadLetter:
 			err = c.Queue.DeadLetter(settle, payload, res.Reason, time.Now())
 		}

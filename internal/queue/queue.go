@@ -49,8 +49,15 @@ func (c *Client) Processing() string { return c.processing }
 
 // Fetch moves the oldest job into this worker's processing list and returns it,
 // blocking up to block. It returns "" and no error when none came in that time.
+// A block under a second (go-redis's least) does not wait at all.
 func (c *Client) Fetch(ctx context.Context, block time.Duration) (string, error) {
-	payload, err := c.rdb.BLMove(ctx, c.queue, c.processing, "RIGHT", "LEFT", block).Result()
+	var payload string
+	var err error
+	if block < time.Second {
+		payload, err = c.rdb.LMove(ctx, c.queue, c.processing, "RIGHT", "LEFT").Result()
+	} else {
+		payload, err = c.rdb.BLMove(ctx, c.queue, c.processing, "RIGHT", "LEFT", block).Result()
+	}
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}

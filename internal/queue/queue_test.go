@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -130,4 +132,8 @@ func TestRecoverOwnKeepsOrder(t *testing.T) {
 	if !reflect.DeepEqual(order, []string{"a", "b", "c", "d"}) {
 		t.Fatalf("after recovery the order is %v", order)
 	}
+}
+
+func redisZ(t time.Time, member string) redis.Z {
+	return redis.Z{Score: float64(t.UnixMilli()), Member: member}
 }

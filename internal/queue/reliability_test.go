@@ -1,0 +1,242 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"os"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/coursedl/worker/internal/testutil"
+)
+
+func TestRecovererGivesBackDeadWorkersJobs(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	now := time.Now()
+	dead := New(rdb, "q", "dead-1")
+	live := New(rdb, "q", "live-1")
+	rdb.LPush(ctx, "q", "a", "b", "c", "d")
+	dead.Fetch(ctx, time.Second) // a
+	dead.Fetch(ctx, time.Second) // b
+	live.Fetch(ctx, time.Second) // c
+	rdb.ZAdd(ctx, WorkersKey, redisZ(now.Add(-time.Minute), "dead-1"), redisZ(now, "live-1"))
+	// An orphaned list without any heartbeat.
+	rdb.LPush(ctx, ProcessingKey("ghost"), "g")
+
+	var mu sync.Mutex
+	got := map[string]string{}
+	r := &Recoverer{RDB: rdb, Queue: "q", Self: "me", Lease: 30 * time.Second, Log: zaptest.NewLogger(t),
+		OnRecovered: func(p, w string) { mu.Lock(); got[p] = w; mu.Unlock() }}
+	n, err := r.Pass(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("recovered %d, %v; want 3", n, err)
+	}
+	if !reflect.DeepEqual(got, map[string]string{"a": "dead-1", "b": "dead-1", "g": "ghost"}) {
+		t.Fatalf("recovered %v", got)
+	}
+	if l := rdb.LLen(ctx, ProcessingKey("live-1")).Val(); l != 1 {
+		t.Fatalf("a live worker lost its job: %d left", l)
+	}
+	if rdb.ZScore(ctx, WorkersKey, "dead-1").Err() == nil {
+		t.Fatal("dead worker still listed")
+	}
+	// a and b come back first, in their order; then d.
+	var order []string
+	for {
+		p, _ := New(rdb, "q", "me").Fetch(ctx, 10*time.Millisecond)
+		if p == "" {
+			break
+		}
+		order = append(order, p)
+	}
+	pos := map[string]int{}
+	for i, p := range order {
+		pos[p] = i
+	}
+	if len(order) != 4 || pos["a"] > pos["b"] || pos["d"] != 3 {
+		t.Fatalf("queue after recovery %v", order)
+	}
+}
+
+func TestHeartbeatKeepsAliveAndClaimRefusesALiveOwner(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	h := &Heartbeat{RDB: rdb, WorkerID: "w1", Concurrency: 2, Beat: 20 * time.Millisecond, Lease: time.Second, Log: zaptest.NewLogger(t)}
+	if err := h.Claim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// This process again (a restart in place) may claim its own id.
+	if err := h.Claim(ctx); err != nil {
+		t.Fatalf("reclaim by the same process: %v", err)
+	}
+	// Another host beating under the same id: refused.
+	rdb.HSet(ctx, WorkerInfoPrefix+"w1", "host", "other-host")
+	if err := h.Claim(ctx); !errors.Is(err, ErrIDInUse) {
+		t.Fatalf("claim of an id in use: %v", err)
+	}
+	rdb.HSet(ctx, WorkerInfoPrefix+"w1", "host", hostname(t), "pid", os.Getpid())
+
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { h.Run(rctx); close(done) }()
+	first := rdb.ZScore(ctx, WorkersKey, "w1").Val()
+	testutil.Eventually(t, 2*time.Second, func() bool { return rdb.ZScore(ctx, WorkersKey, "w1").Val() > first }, "heartbeat moves")
+	cancel()
+	<-done
+	if err := h.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rdb.ZScore(ctx, WorkersKey, "w1").Err() == nil {
+		t.Fatal("worker still listed after Leave")
+	}
+}
+
+func hostname(t *testing.T) string {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestLock(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	locks := &Locks{RDB: rdb, TTL: 300 * time.Millisecond, Log: zaptest.NewLogger(t)}
+	lk, err := locks.Acquire(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locks.Acquire(ctx, 7); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second acquire: %v", err)
+	}
+	// Renewed past its TTL while held.
+	testutil.Eventually(t, 3*time.Second, func() bool {
+		return rdb.PTTL(ctx, LockPrefix+"7").Val() > 0
+	}, "lock alive")
+	time.Sleep(600 * time.Millisecond) // two TTLs: without renewal it would be gone
+	if _, err := locks.Acquire(ctx, 7); !errors.Is(err, ErrLocked) {
+		t.Fatalf("lock expired while held: %v", err)
+	}
+	// Taken over: the holder is told.
+	rdb.Set(ctx, LockPrefix+"7", "someone-else", time.Minute)
+	select {
+	case <-lk.Lost():
+	case <-time.After(3 * time.Second):
+		t.Fatal("lost lock not noticed")
+	}
+	if err := lk.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := rdb.Get(ctx, LockPrefix+"7").Val(); v != "someone-else" {
+		t.Fatalf("release freed another owner's lock: %q", v)
+	}
+}
+
+func TestDelayAndScheduler(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	rdb.LPush(ctx, "q", "job", "next")
+	p, _ := q.Fetch(ctx, time.Second)
+	if err := q.Delay(ctx, p, time.Now().Add(200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if rdb.LLen(ctx, q.Processing()).Val() != 0 || rdb.ZCard(ctx, DelayedKey).Val() != 1 {
+		t.Fatal("delay did not move the job")
+	}
+	s := &Scheduler{RDB: rdb, Queue: "q", Log: zaptest.NewLogger(t)}
+	if n, _ := s.Promote(ctx); n != 0 {
+		t.Fatal("promoted before due")
+	}
+	testutil.Eventually(t, 3*time.Second, func() bool { n, _ := s.Promote(ctx); return n == 1 }, "promoted when due")
+	if p, _ := q.Fetch(ctx, time.Second); p != "job" {
+		t.Fatalf("next = %q, want the retried job first", p)
+	}
+	if n, _ := q.NextAttempt(ctx, 9); n != 1 {
+		t.Fatal(n)
+	}
+	if n, _ := q.NextAttempt(ctx, 9); n != 2 {
+		t.Fatal(n)
+	}
+	q.ForgetAttempts(ctx, 9)
+	if n, _ := q.Attempts(ctx, 9); n != 0 {
+		t.Fatal(n)
+	}
+}
+
+type handlerFunc func(ctx context.Context, payload string) Result
+
+func (f handlerFunc) Handle(ctx context.Context, payload string) Result { return f(ctx, payload) }
+
+func TestConsumerConcurrencyAndStop(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	for _, j := range []string{"1", "2", "3", "4", "5"} {
+		rdb.LPush(ctx, "q", j)
+	}
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	c := &Consumer{Queue: q, Concurrency: 2, ShutdownGrace: 100 * time.Millisecond, Log: zaptest.NewLogger(t),
+		Handler: handlerFunc(func(ctx context.Context, p string) Result {
+			n := running.Add(1)
+			defer running.Add(-1)
+			for {
+				if m := most.Load(); n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			select {
+			case <-release:
+				return Result{Outcome: Ack}
+			case <-ctx.Done():
+				return Result{Outcome: Requeue}
+			}
+		})}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	testutil.Eventually(t, 3*time.Second, func() bool { return running.Load() == 2 }, "two tasks running")
+	if n := rdb.LLen(ctx, "q").Val(); n != 3 {
+		t.Fatalf("queue holds %d: the consumer took jobs it cannot run", n)
+	}
+	cancel() // stop: the running two outlive the grace and are requeued
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("consumer did not stop")
+	}
+	if most.Load() != 2 {
+		t.Fatalf("%d ran at once, want 2", most.Load())
+	}
+	if n := rdb.LLen(ctx, "q").Val(); n != 5 {
+		t.Fatalf("queue holds %d after stop, want all 5 back", n)
+	}
+	if n := rdb.LLen(ctx, q.Processing()).Val(); n != 0 {
+		t.Fatalf("processing holds %d after stop", n)
+	}
+}
+
+func TestConsumerPanicDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	rdb.LPush(ctx, "q", "boom")
+	c := &Consumer{Queue: q, Concurrency: 1, Log: zaptest.NewLogger(t),
+		Handler: handlerFunc(func(context.Context, string) Result { panic("bad") })}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.Run(rctx)
+	testutil.Eventually(t, 3*time.Second, func() bool { return rdb.LLen(ctx, DeadKey).Val() == 1 }, "panicking job dead-lettered")
+	d, _ := DeadEntries(ctx, rdb, 1)
+	if d[0].Payload != "boom" || d[0].Reason != "internal error: bad" {
+		t.Fatalf("dead = %+v", d)
+	}
+}

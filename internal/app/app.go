@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		},
 		Outbox:      box,
 		Wake:        a.deliverer.Wake,
-		Locks:       &queue.Locks{RDB: a.rdb, Log: log.Named("lock")},
+		Locks:       &queue.Locks{RDB: a.rdb, Owner: cfg.Worker.ID, Log: log.Named("lock")},
 		MaxAttempts: cfg.Retry.MaxAttempts,
 		BaseDelay:   cfg.Retry.BaseDelay,
 		Progress:    progress.NewPublisher(a.rdb, log.Named("progress")),

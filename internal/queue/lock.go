@@ -22,8 +22,11 @@ const DefaultLockTTL = 60 * time.Second
 // racing a slow worker, never runs a task twice at once.
 type Locks struct {
 	RDB redis.UniversalClient
-	TTL time.Duration // default DefaultLockTTL; renewed every TTL/3
-	Log *zap.Logger
+	// Owner is the worker id written into each lock's value ("<owner>/<random>"),
+	// so that the locks of a dead worker can be freed with its jobs.
+	Owner string
+	TTL   time.Duration // default DefaultLockTTL; renewed every TTL/3
+	Log   *zap.Logger
 }
 
 // Lock is a held task lock. Lost is closed if the lock is found taken by
@@ -59,7 +62,7 @@ func (l *Locks) Acquire(ctx context.Context, taskID int64) (*Lock, error) {
 	}
 	lk := &Lock{
 		key:   LockPrefix + strconv.FormatInt(taskID, 10),
-		token: rand.Text(),
+		token: l.Owner + "/" + rand.Text(),
 		rdb:   l.RDB,
 		lost:  make(chan struct{}),
 		stop:  make(chan struct{}),
@@ -122,4 +125,49 @@ func (lk *Lock) Release(ctx context.Context) error {
 		return fmt.Errorf("release %s: %w", lk.key, err)
 	}
 	return nil
+}
+
+// freeScript deletes the locks among KEYS whose owner (the value's part before
+// "/") is ARGV[1].
+var freeScript = redis.NewScript(`
+local n = 0
+for _, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  if v and string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '/' then
+    redis.call('DEL', key)
+    n = n + 1
+  end
+end
+return n`)
+
+// FreeLocks deletes the task locks held by worker owner, which is dead: its jobs
+// are being given back and must not wait for the locks to expire.
+func FreeLocks(ctx context.Context, rdb redis.UniversalClient, owner string) (int, error) {
+	total := 0
+	iter := rdb.Scan(ctx, 0, LockPrefix+"*", 200).Iterator()
+	var keys []string
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		n, err := freeScript.Run(ctx, rdb, keys, owner).Int()
+		total += n
+		keys = keys[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 100 {
+			if err := flush(); err != nil {
+				return total, fmt.Errorf("free locks of %s: %w", owner, err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return total, fmt.Errorf("free locks of %s: %w", owner, err)
+	}
+	if err := flush(); err != nil {
+		return total, fmt.Errorf("free locks of %s: %w", owner, err)
+	}
+	return total, nil
 }

@@ -109,8 +109,12 @@ func (c *Client) DeadLetter(ctx context.Context, payload, reason string, at time
 
 // RecoverOwn gives every job left in this worker's processing list (by an earlier
 // run of the same worker id that did not end cleanly) back to the head of the queue,
-// oldest first, and returns them. Call it before fetching.
+// oldest first, frees the task locks that run held, and returns the jobs. Call it
+// before fetching.
 func (c *Client) RecoverOwn(ctx context.Context) ([]string, error) {
+	if _, err := FreeLocks(ctx, c.rdb, c.worker); err != nil {
+		return nil, err
+	}
 	var moved []string
 	for {
 		// LMOVE LEFT->RIGHT takes the job fetched last first; pushing each onto the

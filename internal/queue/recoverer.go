@@ -121,6 +121,11 @@ func (r *Recoverer) Pass(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
+		if len(moved) > 0 {
+			if _, err := FreeLocks(ctx, r.RDB, id); err != nil {
+				return total, err
+			}
+		}
 		for _, p := range moved {
 			r.Log.Warn("job of a dead worker recovered", zap.String("worker", id))
 			if r.OnRecovered != nil {

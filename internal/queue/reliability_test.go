@@ -240,3 +240,26 @@ func TestConsumerPanicDeadLetters(t *testing.T) {
 		t.Fatalf("dead = %+v", d)
 	}
 }
+
+func TestFreeLocksOfDeadOwner(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	dead := &Locks{RDB: rdb, Owner: "w1", Log: zaptest.NewLogger(t)}
+	other := &Locks{RDB: rdb, Owner: "w10", Log: zaptest.NewLogger(t)}
+	if _, err := dead.Acquire(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Acquire(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	n, err := FreeLocks(ctx, rdb, "w1")
+	if err != nil || n != 1 {
+		t.Fatalf("freed %d, %v", n, err)
+	}
+	if _, err := other.Acquire(ctx, 1); err != nil {
+		t.Fatalf("lock of the dead owner still held: %v", err)
+	}
+	if _, err := dead.Acquire(ctx, 2); !errors.Is(err, ErrLocked) {
+		t.Fatalf("another owner's lock freed (w1 is a prefix of w10): %v", err)
+	}
+}

@@ -5,11 +5,16 @@ package app
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -73,13 +78,18 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		ReadTimeout:           10 * time.Second,
 	})
 	a.closers = append(a.closers, a.rdb.Close)
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := a.rdb.Ping(pingCtx).Err(); err != nil {
-		return a, fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
+	if err := waitFor(ctx, log, "redis at "+cfg.Redis.Addr, func(ctx context.Context) error {
+		return a.rdb.Ping(ctx).Err()
+	}); err != nil {
+		return a, err
 	}
-	a.store, err = store.Open(pingCtx, cfg.MySQL.DSN)
-	if err != nil {
+	if err := waitFor(ctx, log, "mysql", func(ctx context.Context) error {
+		s, err := store.Open(ctx, cfg.MySQL.DSN)
+		if err == nil {
+			a.store = s
+		}
+		return err
+	}); err != nil {
 		return a, err
 	}
 	a.closers = append(a.closers, a.store.Close)
@@ -239,4 +249,49 @@ func envMap(env []string) map[string]string {
 		}
 	}
 	return m
+}
+
+// waitFor runs check until it passes, with backoff while the service cannot be
+// reached (it may still be starting, as under docker-compose); it gives up at once
+// on any other error (a wrong password waits for nothing) and when ctx ends.
+func waitFor(ctx context.Context, log *zap.Logger, what string, check func(context.Context) error) error {
+	wait := 250 * time.Millisecond
+	logged := false
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := check(cctx)
+		cancel()
+		switch {
+		case err == nil:
+			if logged {
+				log.Info(what + " answers")
+			}
+			return nil
+		case ctx.Err() != nil:
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case !unreachable(err):
+			return fmt.Errorf("%s: %w", what, err)
+		case !logged:
+			log.Warn("waiting for "+what, zap.Error(err))
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// unreachable reports whether err says the service could not be reached, as
+// opposed to refusing us (bad credentials, unknown database).
+func unreachable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "LOADING")
 }

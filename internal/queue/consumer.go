@@ -78,6 +78,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	slots := make(chan struct{}, c.Concurrency)
 	var running sync.WaitGroup
 	failing := false
+	backoff := fetchBackoffMin
 	for ctx.Err() == nil {
 		select {
 		case slots <- struct{}{}:
@@ -89,13 +90,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 			<-slots
 			if err != nil && ctx.Err() == nil {
 				if !failing {
-					c.Log.Warn("cannot fetch jobs; retrying", zap.Error(err))
+					c.Log.Warn("cannot fetch jobs; retrying with backoff", zap.Error(err))
 					failing = true
 				}
-				sleep(ctx, time.Second)
+				sleep(ctx, backoff)
+				backoff = min(2*backoff, fetchBackoffMax)
 			}
 			continue
 		}
+		backoff = fetchBackoffMin
 		if failing {
 			c.Log.Info("fetching jobs again")
 			failing = false
@@ -187,6 +190,12 @@ func (c *Consumer) settle(ctx context.Context, payload string, res Result) {
 		}
 	}
 }
+
+// Back-off of the fetch loop while Redis does not answer.
+const (
+	fetchBackoffMin = 250 * time.Millisecond
+	fetchBackoffMax = 10 * time.Second
+)
 
 // settleGrace bounds the settling of jobs once the worker is stopping.
 const settleGrace = 10 * time.Second

@@ -199,3 +199,24 @@ func TestExampleFile(t *testing.T) {
 		}
 	}
 }
+
+// Every field of Config is a key Load reads, and String shows each once.
+func TestStringCoversEveryKey(t *testing.T) {
+	c, err := Load("", minimal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, kv := range c.flatten() {
+		got = append(got, kv.key)
+	}
+	if !reflect.DeepEqual(got, Keys()) {
+		t.Fatalf("Config fields %v\nkeys %v", got, Keys())
+	}
+	s := c.String()
+	for _, want := range []string{"download.timeout: 2h0m0s\n", "webhook.retry_schedule: [5s, 5m0s, 30m0s, 2h0m0s, 5h0m0s, 10h0m0s, 14h0m0s, 20h0m0s, 24h0m0s]\n", "webhook.secret: ***\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("String() lacks %q:\n%s", want, s)
+		}
+	}
+}

@@ -2,7 +2,12 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -26,13 +31,74 @@ func (c *Config) Redacted() *Config {
 	return &r
 }
 
-// String renders the redacted configuration as indented JSON.
+// String renders the redacted configuration one "key: value" line per key, in
+// the keys' order, durations as Go durations and lists as JSON.
 func (c *Config) String() string {
-	b, err := json.MarshalIndent(c.Redacted(), "", "  ")
-	if err != nil {
-		return "config: " + err.Error()
+	var b strings.Builder
+	for _, kv := range c.Redacted().flatten() {
+		b.WriteString(kv.key + ": " + kv.value + "\n")
 	}
-	return string(b)
+	return b.String()
+}
+
+type keyValue struct{ key, value string }
+
+// flatten lists every field of c under its configuration key.
+func (c *Config) flatten() []keyValue {
+	var out []keyValue
+	top := reflect.ValueOf(c).Elem()
+	for i := range top.NumField() {
+		section := top.Field(i)
+		prefix := snake(top.Type().Field(i).Name)
+		for j := range section.NumField() {
+			key := prefix + "." + snake(section.Type().Field(j).Name)
+			out = append(out, keyValue{key, render(section.Field(j).Interface())})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+func render(v any) string {
+	switch x := v.(type) {
+	case time.Duration:
+		return x.String()
+	case []time.Duration:
+		parts := make([]string, len(x))
+		for i, d := range x {
+			parts[i] = d.String()
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case string:
+		return x
+	case []string:
+		b, _ := json.Marshal(x)
+		return string(b)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// snake turns a Go field name into its key: ShutdownGrace -> shutdown_grace,
+// URLTemplate -> url_template, MaxSizeMB -> max_size_mb.
+func snake(name string) string {
+	if name == "MySQL" {
+		return "mysql"
+	}
+	var b strings.Builder
+	runes := []rune(name)
+	for i, r := range runes {
+		upper := unicode.IsUpper(r)
+		if upper && i > 0 {
+			prevLower := unicode.IsLower(runes[i-1])
+			nextLower := i+1 < len(runes) && unicode.IsLower(runes[i+1])
+			if prevLower || (unicode.IsUpper(runes[i-1]) && nextLower) {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
 }
 
 // RedactDSN hides the password of a go-sql-driver DSN; a DSN it cannot parse is

@@ -6,9 +6,9 @@
 //	2026-11-28T20:00:00.123Z [download] [download]  42.3% of ~1.23GiB at 1.23MiB/s ETA 00:07
 //
 // It owns the line format, buffering (flushed at least every 200 ms, so
-// `tail -f` follows a running task) and size-based rotation through
-// lumberjack. It does not read the subprocesses' pipes or split their output
-// into lines; the process package does that and calls Line.
+// `tail -f` follows a running task) and size-based rotation (task-N.log.1,
+// .2, ...). It does not read the subprocesses' pipes or split their output into
+// lines; the process package does that and calls Line.
 package tasklog
 
 import (
@@ -19,8 +19,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // Sources, the tags of the lines. Output on stderr is tagged "<source>:stderr".
@@ -68,7 +66,7 @@ type Options struct {
 // stop the task: they are remembered and returned by Close.
 type Log struct {
 	now func() time.Time
-	out *lumberjack.Logger
+	out *rotator
 	id  int64
 
 	mu      sync.Mutex
@@ -100,8 +98,8 @@ func Open(opts Options, taskID int64) (*Log, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("tasklog: %w", err)
 	}
-	// Create the file ourselves: lumberjack would make it 0600 and only on the
-	// first write; this sets the mode its rotations copy, and fails early.
+	// Create the file now, so that a folder we cannot write to fails the task
+	// early and an operator can tail the file from the start.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("tasklog: %w", err)
@@ -116,8 +114,6 @@ func Open(opts Options, taskID int64) (*Log, error) {
 	switch {
 	case opts.MaxBackups == 0:
 		opts.MaxBackups = DefaultMaxBackups
-	case opts.MaxBackups < 0:
-		opts.MaxBackups = 0 // lumberjack keeps every backup
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -125,11 +121,11 @@ func Open(opts Options, taskID int64) (*Log, error) {
 	return &Log{
 		now: opts.Now,
 		id:  taskID,
-		out: &lumberjack.Logger{
-			Filename:   path,
-			MaxSize:    opts.MaxSizeMB,
-			MaxBackups: opts.MaxBackups,
-			Compress:   opts.Compress,
+		out: &rotator{
+			path:     path,
+			max:      int64(opts.MaxSizeMB) << 20,
+			backups:  opts.MaxBackups,
+			compress: opts.Compress,
 		},
 		buf: make([]byte, 0, flushSize+4<<10),
 	}, nil
@@ -138,10 +134,6 @@ func Open(opts Options, taskID int64) (*Log, error) {
 // Close writes what is buffered and closes the file. It returns the first
 // write error seen since Open, if any. Lines given after Close are dropped;
 // calling Close again returns nil.
-//
-// lumberjack v2.2.1 keeps one idle goroutine per Logger after Close
-// (natefinch/lumberjack#56), so a process that opens many task logs keeps a
-// few kilobytes for each.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

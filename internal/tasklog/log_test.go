@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -115,19 +116,15 @@ func TestRotation(t *testing.T) {
 	closeLog(t, l)
 
 	files := func() []string {
-		m, err := filepath.Glob(filepath.Join(dir, "tasks", "task-11*.log"))
+		m, err := filepath.Glob(filepath.Join(dir, "tasks", "task-11.log*"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
-	// lumberjack removes old backups in its own goroutine.
-	waitFor(t, 5*time.Second, fmt.Sprintf("at most %d backups", maxBackups), func() bool {
-		return len(files()) <= maxBackups+1
-	})
 	got := files()
-	if len(got) < 2 {
-		t.Fatalf("files %q, want the log and at least one backup", got)
+	if len(got) != maxBackups+1 {
+		t.Fatalf("files %q, want the log and %d backups", got, maxBackups)
 	}
 	re := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[download\] y{1000}$`)
 	for _, f := range got {
@@ -182,5 +179,39 @@ func TestConcurrentLinesStayWhole(t *testing.T) {
 	}
 	if len(got) != writers*perWriter {
 		t.Fatalf("%d lines, want %d", len(got), writers*perWriter)
+	}
+}
+
+// Opening and closing many task logs leaves no goroutine behind (lumberjack's
+// Logger would leave one each).
+func TestNoGoroutinePerLog(t *testing.T) {
+	dir := t.TempDir()
+	before := runtime.NumGoroutine()
+	for id := int64(1); id <= 200; id++ {
+		l, err := Open(Options{Dir: dir}, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Printf("hello")
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "goroutines back to where they were", func() bool {
+		return runtime.NumGoroutine() <= before+2
+	})
+}
+
+func TestRotationCompressed(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openLog(t, Options{Dir: dir, MaxSizeMB: 1, MaxBackups: 1, Compress: true}, 12)
+	text := []byte(strings.Repeat("z", 1000))
+	for n := 0; n < 3<<20; n += 1000 {
+		l.Line(SourceDownload, text)
+	}
+	closeLog(t, l)
+	m, _ := filepath.Glob(filepath.Join(dir, "tasks", "task-12.log*"))
+	if len(m) != 2 || !strings.HasSuffix(m[1], ".log.1.gz") {
+		t.Fatalf("files %q, want the log and one gzipped backup", m)
 	}
 }

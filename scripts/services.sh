@@ -17,8 +17,11 @@ RUN_DIR=${COURSEDL_RUN_DIR:-/tmp/coursedl-services}
 REDIS_PORT=${COURSEDL_REDIS_PORT:-16379}
 MYSQL_PORT=${COURSEDL_MYSQL_PORT:-13306}
 # What the tests and the demo run: the two services and their clients, rclone and
-# yt-dlp (the real tools the upload and download tests drive).
-PACKAGES=(redis-server redis-tools mariadb-server mariadb-client rclone yt-dlp)
+# yt-dlp (the real tools the upload and download tests drive), and the tools that
+# check the deployment files in deploy/: systemd-analyze (package systemd; only
+# the program is used, nothing is started) and docker-compose (it validates the
+# compose file without a Docker engine).
+PACKAGES=(redis-server redis-tools mariadb-server mariadb-client rclone yt-dlp systemd docker-compose)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 

@@ -16,6 +16,11 @@ import (
 // (warnings and errors), both JSON and rotated by lumberjack. The returned function
 // flushes and closes the files.
 func NewLogger(c config.Logs) (*zap.Logger, func(), error) {
+	return newLogger(c, zapcore.Lock(os.Stderr))
+}
+
+// newLogger is NewLogger writing what goes to stderr to stderr instead (tests).
+func newLogger(c config.Logs, stderr zapcore.WriteSyncer) (*zap.Logger, func(), error) {
 	if err := os.MkdirAll(c.Dir, 0o750); err != nil {
 		return nil, nil, err
 	}
@@ -43,11 +48,11 @@ func NewLogger(c config.Logs) (*zap.Logger, func(), error) {
 	}
 	out, errFile := rotate("worker-out.log"), rotate("worker-error.log")
 	core := zapcore.NewTee(
-		zapcore.NewCore(stderrEnc, zapcore.Lock(os.Stderr), level),
+		zapcore.NewCore(stderrEnc, stderr, level),
 		zapcore.NewCore(fileEnc, zapcore.AddSync(out), level),
 		zapcore.NewCore(fileEnc, zapcore.AddSync(errFile), zapcore.WarnLevel),
 	)
-	log := zap.New(core, zap.AddCaller(), zap.ErrorOutput(zapcore.Lock(os.Stderr)))
+	log := zap.New(core, zap.AddCaller(), zap.ErrorOutput(stderr))
 	closeFn := func() {
 		_ = log.Sync()
 		_ = out.Close()

@@ -164,6 +164,47 @@ func Keys() []string {
 // Load reads the YAML file at path (none when path is empty), applies WORKER_
 // environment overrides from environ (os.Environ() when nil) and validates the result.
 func Load(path string, environ []string) (*Config, error) {
+	c, err := decode(path, environ, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadForTool reads the configuration as Load does, for the operator's tool
+// (workerctl), and validates only the keys such a tool uses: redis.*, mysql.dsn
+// when it is set, and logs.*. A worker's file is accepted whatever its download,
+// upload and webhook keys hold, so the tool runs without the secrets it does not
+// need (webhook.secret). A command that needs MySQL checks that mysql.dsn is set.
+func LoadForTool(path string, environ []string) (*Config, error) {
+	c, err := decode(path, environ, toolKey)
+	if err != nil {
+		return nil, err
+	}
+	var v validation
+	c.checkRedis(&v)
+	if c.MySQL.DSN != "" {
+		c.checkMySQL(&v)
+	}
+	c.checkLogs(&v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// toolKey reports whether LoadForTool looks at key.
+func toolKey(key string) bool {
+	return strings.HasPrefix(key, "redis.") || strings.HasPrefix(key, "mysql.") || strings.HasPrefix(key, "logs.")
+}
+
+// decode reads the file and the environment into a Config, with defaults, and
+// reports keys whose values have the wrong type (only those for which only
+// returns true, when only is not nil); it does not validate values.
+func decode(path string, environ []string, only func(key string) bool) (*Config, error) {
 	v := viper.New()
 	for k, d := range defaults {
 		v.SetDefault(k, d)
@@ -184,7 +225,7 @@ func Load(path string, environ []string) (*Config, error) {
 			v.Set(k, val)
 		}
 	}
-	r := reader{v: v}
+	r := reader{v: v, only: only}
 	c := &Config{
 		Worker: Worker{
 			ID:            r.str("worker.id"),
@@ -246,107 +287,143 @@ func Load(path string, environ []string) (*Config, error) {
 		}
 		c.Worker.ID = host
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
 	return c, nil
 }
 
 // Validate checks every key and returns all problems at once, each naming its key.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	var v validation
+	c.checkWorker(&v)
+	c.checkRedis(&v)
+	c.checkMySQL(&v)
+	c.checkTaskKeys(&v)
+	c.checkLogs(&v)
+	return v.err()
+}
+
+// validation collects one error per bad key.
+type validation struct{ errs []error }
+
+func (v *validation) bad(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+}
+
+func (v *validation) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.bad(key, "must be a positive duration, got %s", d)
 	}
-	positive := func(key string, d time.Duration) {
-		if d <= 0 {
-			bad(key, "must be a positive duration, got %s", d)
-		}
-	}
+}
+
+func (v *validation) err() error { return errors.Join(v.errs...) }
+
+// checkWorker checks worker.* and retry.*.
+func (c *Config) checkWorker(v *validation) {
 	if c.Worker.Concurrency < 1 {
-		bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)
+		v.bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)
 	}
 	if strings.ContainsAny(c.Worker.ID, " \t\r\n") {
-		bad("worker.id", "must not hold white space, got %q", c.Worker.ID)
+		v.bad("worker.id", "must not hold white space, got %q", c.Worker.ID)
 	}
 	if c.Worker.ShutdownGrace < 0 {
-		bad("worker.shutdown_grace", "must not be negative, got %s", c.Worker.ShutdownGrace)
+		v.bad("worker.shutdown_grace", "must not be negative, got %s", c.Worker.ShutdownGrace)
 	}
 	if c.Retry.MaxAttempts < 1 {
-		bad("retry.max_attempts", "must be at least 1, got %d", c.Retry.MaxAttempts)
+		v.bad("retry.max_attempts", "must be at least 1, got %d", c.Retry.MaxAttempts)
 	}
-	positive("retry.base_delay", c.Retry.BaseDelay)
+	v.positive("retry.base_delay", c.Retry.BaseDelay)
+}
+
+// checkRedis checks redis.*.
+func (c *Config) checkRedis(v *validation) {
 	if c.Redis.Addr == "" {
-		bad("redis.addr", "is required")
+		v.bad("redis.addr", "is required")
 	}
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {
-		bad("redis.db", "must be 0 to 15, got %d", c.Redis.DB)
+		v.bad("redis.db", "must be 0 to 15, got %d", c.Redis.DB)
 	}
 	if c.Redis.Queue == "" {
-		bad("redis.queue", "is required")
+		v.bad("redis.queue", "is required")
 	}
+}
+
+// checkMySQL checks mysql.dsn.
+func (c *Config) checkMySQL(v *validation) {
 	if c.MySQL.DSN == "" {
-		bad("mysql.dsn", "is required (a go-sql-driver DSN such as user:pass@tcp(127.0.0.1:3306)/app)")
+		v.bad("mysql.dsn", "is required (a go-sql-driver DSN such as user:pass@tcp(127.0.0.1:3306)/app)")
 	} else if _, err := mysql.ParseDSN(c.MySQL.DSN); err != nil {
-		bad("mysql.dsn", "is not a valid DSN") // the parser's message may quote the password
+		v.bad("mysql.dsn", "is not a valid DSN") // the parser's message may quote the password
 	}
-	positive("enrollment.poll_interval", c.Enrollment.PollInterval)
+}
+
+// checkTaskKeys checks what running a task needs: enrollment.*, download.*,
+// upload.* and webhook.*.
+func (c *Config) checkTaskKeys(v *validation) {
+	v.positive("enrollment.poll_interval", c.Enrollment.PollInterval)
 	if c.Enrollment.MaxWait < 0 {
-		bad("enrollment.max_wait", "must not be negative, got %s", c.Enrollment.MaxWait)
+		v.bad("enrollment.max_wait", "must not be negative, got %s", c.Enrollment.MaxWait)
 	}
 	if len(c.Download.Command) == 0 || strings.TrimSpace(c.Download.Command[0]) == "" {
-		bad("download.command", "is required: the downloader's argv as a list, e.g. [yt-dlp, --newline, -P, \"{dir}\", \"{url}\"]")
+		v.bad("download.command", "is required: the downloader's argv as a list, e.g. [yt-dlp, --newline, -P, \"{dir}\", \"{url}\"]")
 	}
-	positive("download.timeout", c.Download.Timeout)
+	v.positive("download.timeout", c.Download.Timeout)
 	if c.Download.StagingDir == "" {
-		bad("download.staging_dir", "is required")
+		v.bad("download.staging_dir", "is required")
 	}
 	if len(c.Download.AllowedHosts) == 0 {
-		bad("download.allowed_hosts", "must name at least one host")
+		v.bad("download.allowed_hosts", "must name at least one host")
 	}
 	for _, h := range c.Download.AllowedHosts {
 		if h == "" || strings.ContainsAny(h, "/:@ ") {
-			bad("download.allowed_hosts", "%q is not a host name", h)
+			v.bad("download.allowed_hosts", "%q is not a host name", h)
 		}
 	}
 	if c.Upload.Rclone == "" {
-		bad("upload.rclone", "is required")
+		v.bad("upload.rclone", "is required")
 	}
 	if c.Upload.Dest == "" {
-		bad("upload.dest", "is required (an rclone destination such as gdrive:Courses/{folder})")
+		v.bad("upload.dest", "is required (an rclone destination such as gdrive:Courses/{folder})")
 	}
 	if !c.Upload.Link && c.Upload.URLTemplate == "" {
-		bad("upload.url_template", "is required when upload.link is false")
+		v.bad("upload.url_template", "is required when upload.link is false")
 	}
-	positive("upload.timeout", c.Upload.Timeout)
+	v.positive("upload.timeout", c.Upload.Timeout)
 	if u, err := url.Parse(c.Webhook.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("webhook.url", "must be an http or https URL, got %q", c.Webhook.URL)
+		v.bad("webhook.url", "must be an http or https URL, got %q", RedactURL(c.Webhook.URL))
 	}
 	if err := checkSecret(c.Webhook.Secret); err != nil {
-		bad("webhook.secret", "%v", err)
+		v.bad("webhook.secret", "%v", err)
 	}
-	positive("webhook.timeout", c.Webhook.Timeout)
+	v.positive("webhook.timeout", c.Webhook.Timeout)
 	if len(c.Webhook.RetrySchedule) == 0 {
-		bad("webhook.retry_schedule", "must hold at least one delay")
+		v.bad("webhook.retry_schedule", "must hold at least one delay")
 	}
 	for _, d := range c.Webhook.RetrySchedule {
-		positive("webhook.retry_schedule", d)
+		v.positive("webhook.retry_schedule", d)
 	}
+}
+
+// checkLogs checks logs.*.
+func (c *Config) checkLogs(v *validation) {
 	if c.Logs.Dir == "" {
-		bad("logs.dir", "is required")
+		v.bad("logs.dir", "is required")
 	}
 	switch c.Logs.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("logs.level", "must be debug, info, warn or error, got %q", c.Logs.Level)
+		v.bad("logs.level", "must be debug, info, warn or error, got %q", c.Logs.Level)
 	}
 	if c.Logs.Format != "console" && c.Logs.Format != "json" {
-		bad("logs.format", "must be console or json, got %q", c.Logs.Format)
+		v.bad("logs.format", "must be console or json, got %q", c.Logs.Format)
 	}
 	if c.Logs.MaxSizeMB < 1 {
-		bad("logs.max_size_mb", "must be at least 1, got %d", c.Logs.MaxSizeMB)
+		v.bad("logs.max_size_mb", "must be at least 1, got %d", c.Logs.MaxSizeMB)
 	}
-	return errors.Join(errs...)
+	if c.Logs.MaxBackups < 0 {
+		v.bad("logs.max_backups", "must not be negative (0 keeps every rotated file), got %d", c.Logs.MaxBackups)
+	}
+	if c.Logs.MaxAgeDays < 0 {
+		v.bad("logs.max_age_days", "must not be negative (0 keeps rotated files whatever their age), got %d", c.Logs.MaxAgeDays)
+	}
 }
 
 // checkSecret accepts "whsec_" followed by standard base64 of at least 16 bytes. Its
@@ -372,10 +449,14 @@ func checkSecret(s string) error {
 // reader converts viper's values, collecting one error per bad key.
 type reader struct {
 	v    *viper.Viper
+	only func(key string) bool // keys whose errors count; nil for all
 	errs []error
 }
 
 func (r *reader) fail(key string, format string, args ...any) {
+	if r.only != nil && !r.only(key) {
+		return
+	}
 	r.errs = append(r.errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
 }
 
@@ -528,12 +609,13 @@ func (r *reader) env(key string) []string {
 	return items
 }
 
-// redactValue keeps the name of a NAME=value pair and hides its value.
+// redactValue keeps the name of a NAME=value pair and hides its value; an item
+// without '=' may be a value pasted alone, and is hidden whole.
 func redactValue(kv string) string {
 	if name, _, ok := strings.Cut(kv, "="); ok {
 		return name + "=***"
 	}
-	return kv
+	return mask
 }
 
 func envMap(environ []string) map[string]string {

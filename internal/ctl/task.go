@@ -1,0 +1,240 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coursedl/worker/internal/job"
+	"github.com/coursedl/worker/internal/progress"
+	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/store"
+	"github.com/coursedl/worker/internal/tasklog"
+)
+
+// TaskReport is what `workerctl task` shows about one task.
+type TaskReport struct {
+	TaskID   int64           `json:"taskId"`
+	Row      *RowView        `json:"row"`      // null when there is no row
+	Progress *progress.Event `json:"progress"` // the latest event, null when none is kept
+	Attempts int             `json:"attempts"` // failed attempts of the current run (dl:attempts)
+	// LockTTLSeconds is set while a worker holds the task's lock (it is running).
+	LockTTLSeconds *float64 `json:"lockTtlSeconds"`
+	// InHandOf lists the workers whose processing list holds a job of the task;
+	// its log is on their host.
+	InHandOf []string `json:"inHandOf"`
+	// RetryAt is when a retry of the task waiting in dl:delayed is due.
+	RetryAt *time.Time `json:"retryAt"`
+	Log     LogTail    `json:"log"`
+}
+
+// RowView is the download_tasks row.
+type RowView struct {
+	Status       string    `json:"status"`
+	Email        string    `json:"email"`
+	CourseURL    string    `json:"courseUrl"`
+	OrderID      *int64    `json:"orderId"`
+	Enrolled     bool      `json:"enrolled"`
+	DriveURL     *string   `json:"driveUrl"`
+	ErrorMessage *string   `json:"errorMessage"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+}
+
+// LogTail is the end of the task's log file.
+type LogTail struct {
+	Path   string   `json:"path"`
+	Exists bool     `json:"exists"`
+	Lines  []string `json:"lines"`
+}
+
+// Task reads the row, the latest progress event, the attempts, the lock and the
+// last n lines of the task's log. A task with none of these is an error.
+func (t *Tool) Task(ctx context.Context, taskID int64, n int) (*TaskReport, error) {
+	rows, err := t.rows()
+	if err != nil {
+		return nil, err
+	}
+	r := &TaskReport{TaskID: taskID, Log: LogTail{Path: tasklog.Path(t.LogsDir, taskID), Lines: []string{}}}
+	d, err := rows.Detail(ctx, taskID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		r.Row = rowView(d)
+	}
+
+	id := strconv.FormatInt(taskID, 10)
+	p := t.Redis.Pipeline()
+	hash := p.HGetAll(ctx, progress.Key(taskID))
+	attempts := p.HGet(ctx, queue.AttemptsKey, id)
+	lock := p.PTTL(ctx, queue.LockPrefix+id)
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read redis: %w", err)
+	}
+	r.Progress = eventOf(hash.Val())
+	r.Attempts, _ = strconv.Atoi(attempts.Val())
+	if ttl := lock.Val(); ttl > 0 {
+		s := ttl.Seconds()
+		r.LockTTLSeconds = &s
+	}
+	if err := t.whereIs(ctx, r); err != nil {
+		return nil, err
+	}
+
+	f, err := os.Open(r.Log.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("task log: %w", err)
+	default:
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("task log: %w", err)
+		}
+		lines, _, err := lastLines(f, st.Size(), n)
+		if err != nil {
+			return nil, fmt.Errorf("task log: %w", err)
+		}
+		r.Log.Exists = true
+		if lines != nil {
+			r.Log.Lines = lines
+		}
+	}
+	if r.Row == nil && r.Progress == nil && !r.Log.Exists {
+		return nil, fmt.Errorf("task %d: %w, no progress kept in Redis and no log at %s", taskID, store.ErrNotFound, r.Log.Path)
+	}
+	return r, nil
+}
+
+// whereIs finds the task's jobs in the processing lists and the delayed set.
+func (t *Tool) whereIs(ctx context.Context, r *TaskReport) error {
+	r.InHandOf = []string{}
+	prefix := queue.ProcessingKey("")
+	iter := t.Redis.Scan(ctx, 0, prefix+"*", 200).Iterator()
+	for iter.Next(ctx) {
+		jobs, err := t.Redis.LRange(ctx, iter.Val(), 0, -1).Result()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", iter.Val(), err)
+		}
+		for _, p := range jobs {
+			if job.TaskID([]byte(p)) == r.TaskID {
+				r.InHandOf = append(r.InHandOf, strings.TrimPrefix(iter.Val(), prefix))
+				break
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("scan processing lists: %w", err)
+	}
+	delayed, err := t.Redis.ZRangeWithScores(ctx, queue.DelayedKey, 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", queue.DelayedKey, err)
+	}
+	for _, z := range delayed {
+		if p, ok := z.Member.(string); ok && job.TaskID([]byte(p)) == r.TaskID {
+			at := time.UnixMilli(int64(z.Score)).UTC()
+			r.RetryAt = &at
+			break
+		}
+	}
+	return nil
+}
+
+func rowView(d store.Detail) *RowView {
+	v := &RowView{Status: d.Status, Email: d.Email, CourseURL: d.CourseURL, Enrolled: d.IsEnrolled, UpdatedAt: d.UpdatedAt}
+	if d.OrderID.Valid {
+		v.OrderID = &d.OrderID.Int64
+	}
+	if d.DriveURL.Valid {
+		v.DriveURL = &d.DriveURL.String
+	}
+	if d.ErrorMessage.Valid {
+		v.ErrorMessage = &d.ErrorMessage.String
+	}
+	return v
+}
+
+// eventOf reads the hash dl:task:<id> back into an event; nil when it is empty.
+func eventOf(h map[string]string) *progress.Event {
+	if len(h) == 0 {
+		return nil
+	}
+	ev := &progress.Event{Stage: h["stage"], Speed: h["speed"], ETA: h["eta"]}
+	ev.TaskID, _ = strconv.ParseInt(h["taskId"], 10, 64)
+	if p, err := strconv.ParseFloat(h["percent"], 64); err == nil {
+		ev.Percent = &p
+	}
+	ev.At, _ = time.Parse(time.RFC3339, h["at"])
+	return ev
+}
+
+// WriteText renders the report for a person.
+func (r *TaskReport) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "task %d\n", r.TaskID)
+	tw := table(w)
+	if r.Row == nil {
+		fmt.Fprintln(tw, "  row\tnone: no download_tasks row with this id")
+	} else {
+		order := "none"
+		if r.Row.OrderID != nil {
+			order = strconv.FormatInt(*r.Row.OrderID, 10)
+		}
+		enrolled := "no"
+		if r.Row.Enrolled {
+			enrolled = "yes"
+		}
+		fmt.Fprintf(tw, "  status\t%s\n", r.Row.Status)
+		fmt.Fprintf(tw, "  email\t%s\n", r.Row.Email)
+		fmt.Fprintf(tw, "  course\t%s\n", r.Row.CourseURL)
+		fmt.Fprintf(tw, "  order\t%s\n", order)
+		fmt.Fprintf(tw, "  enrolled\t%s\n", enrolled)
+		fmt.Fprintf(tw, "  drive url\t%s\n", deref(r.Row.DriveURL))
+		fmt.Fprintf(tw, "  error\t%s\n", oneLine(deref(r.Row.ErrorMessage), 200))
+		fmt.Fprintf(tw, "  updated\t%s\n", r.Row.UpdatedAt.UTC().Format(time.RFC3339))
+	}
+	if r.Progress == nil {
+		fmt.Fprintln(tw, "  progress\tnone kept (none yet, or expired 24 h after the task ended)")
+	} else {
+		fmt.Fprintf(tw, "  progress\t%s (at %s)\n", progressLine(*r.Progress), r.Progress.At.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(tw, "  attempts\t%d\n", r.Attempts)
+	if r.LockTTLSeconds != nil {
+		fmt.Fprintf(tw, "  running\tyes: a worker holds its lock (renewed; expires in %.0fs unless renewed)\n", *r.LockTTLSeconds)
+	} else {
+		fmt.Fprintln(tw, "  running\tno worker holds its lock")
+	}
+	if len(r.InHandOf) > 0 {
+		fmt.Fprintf(tw, "  in hand of\t%s (its log is on that host)\n", strings.Join(r.InHandOf, ", "))
+	}
+	if r.RetryAt != nil {
+		fmt.Fprintf(tw, "  retry due\t%s\n", r.RetryAt.Format(time.RFC3339))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !r.Log.Exists {
+		_, err := fmt.Fprintf(w, "log %s: none yet\n", r.Log.Path)
+		return err
+	}
+	fmt.Fprintf(w, "log %s (last %d lines):\n", r.Log.Path, len(r.Log.Lines))
+	for _, l := range r.Log.Lines {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return dash(*s)
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -15,14 +16,16 @@ import (
 const mask = "***"
 
 // Redacted returns a copy of c with every secret replaced by ***: the Redis password,
-// the DSN's password, the webhook secret, and the values of download.env and
-// upload.env (they may hold tokens). The rclone config is a path, kept.
+// the DSN's password, the webhook secret, the password of the webhook URL's user
+// info, and the values of download.env and upload.env (they may hold tokens). The
+// rclone config is a path, kept; its contents are never read here.
 func (c *Config) Redacted() *Config {
 	r := *c
 	if r.Redis.Password != "" {
 		r.Redis.Password = mask
 	}
 	r.MySQL.DSN = RedactDSN(r.MySQL.DSN)
+	r.Webhook.URL = RedactURL(r.Webhook.URL)
 	if r.Webhook.Secret != "" {
 		r.Webhook.Secret = mask
 	}
@@ -117,6 +120,23 @@ func RedactDSN(dsn string) string {
 	return cfg.FormatDSN()
 }
 
+// RedactURL hides the password of a URL's user info
+// (https://app:***@example.com/hook); a URL it cannot parse is hidden whole.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return mask
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	// Spliced in by hand: url.URL would escape the mask's '*'.
+	u.User = url.User(u.User.Username())
+	withUser := u.String()
+	head := u.Scheme + "://" + u.User.String()
+	return head + ":" + mask + withUser[len(head):]
+}
+
 func redactEnv(env []string) []string {
 	out := make([]string, len(env))
 	for i, kv := range env {
@@ -138,6 +158,11 @@ func (c *Config) Secrets() []string {
 	add(c.Webhook.Secret)
 	if cfg, err := mysql.ParseDSN(c.MySQL.DSN); err == nil {
 		add(cfg.Passwd)
+	}
+	if u, err := url.Parse(c.Webhook.URL); err == nil {
+		if pw, ok := u.User.Password(); ok {
+			add(pw)
+		}
 	}
 	return out
 }

@@ -21,7 +21,18 @@ const maxName = 200
 // The name may differ from the directory's name on disk, so Folder also returns
 // source, the path whose contents are to be uploaded: that directory, or dir
 // itself when the name is the fallback.
+//
+// dir itself must still be a directory: a downloader that replaced the task's
+// folder with a symlink would otherwise have its target uploaded (and, rclone
+// moving, emptied). That is an error.
 func Folder(dir string, taskID int64) (name, source string, err error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", "", fmt.Errorf("download task %d: find folder: %w", taskID, err)
+	}
+	if !fi.IsDir() {
+		return "", "", fmt.Errorf("download task %d: the task folder %s was replaced by a %s", taskID, dir, describeMode(fi.Mode()))
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", "", fmt.Errorf("download task %d: find folder: %w", taskID, err)
@@ -47,10 +58,12 @@ func Folder(dir string, taskID int64) (name, source string, err error) {
 }
 
 // Sanitize makes name a safe path segment: '/', '\\' and bytes that are not
-// UTF-8 become '_', white-space control characters (tab, newline...) become a
-// space and other control characters are dropped; leading dots and spaces
-// and trailing spaces and dots are trimmed (so never "." or ".."), and the
-// result is cut to 200 bytes on a character boundary. It returns "" if
+// UTF-8 become '_', white space other than a plain space (tab, newline, U+2028,
+// no-break space...) becomes a space, other control characters and the
+// invisible characters that reorder text (bidi controls such as U+202E, which
+// can make "gpj.exe" read "exe.jpg") or mark byte order are dropped; leading dots
+// and spaces and trailing spaces and dots are trimmed (so never "." or ".."),
+// and the result is cut to 200 bytes on a character boundary. It returns "" if
 // nothing is left.
 func Sanitize(name string) string {
 	var b strings.Builder
@@ -60,9 +73,9 @@ func Sanitize(name string) string {
 		switch {
 		case r == '/', r == '\\', r == utf8.RuneError && size == 1:
 			b.WriteByte('_')
-		case unicode.IsControl(r) && unicode.IsSpace(r):
+		case unicode.IsSpace(r):
 			b.WriteByte(' ')
-		case unicode.IsControl(r):
+		case unicode.IsControl(r), invisible(r):
 		default:
 			b.WriteString(name[:size])
 		}
@@ -77,4 +90,30 @@ func Sanitize(name string) string {
 		s = s[:cut]
 	}
 	return strings.TrimRight(s, ". ")
+}
+
+// invisible reports whether r is a bidi control or a byte order mark: format
+// characters that change how a name reads without being seen. Other format
+// characters, such as the zero-width joiner inside emoji, are kept.
+func invisible(r rune) bool {
+	switch {
+	case r == 0x200e, r == 0x200f, // left-to-right and right-to-left marks
+		r >= 0x202a && r <= 0x202e, // embeddings and overrides
+		r >= 0x2066 && r <= 0x2069, // isolates
+		r == 0x061c,                // Arabic letter mark
+		r == 0xfeff:                // byte order mark
+		return true
+	}
+	return false
+}
+
+// describeMode names what a non-directory is, for an error.
+func describeMode(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "symlink"
+	case m.IsRegular():
+		return "file"
+	}
+	return "special file"
 }

@@ -30,6 +30,15 @@ func TestSanitize(t *testing.T) {
 		{"only controls", "\x01\x02", ""},
 		{"cut to 200 bytes on a rune boundary", long, strings.Repeat("é", 100)},
 		{"cut then trimmed", strings.Repeat("a", 199) + " b", strings.Repeat("a", 199)},
+		{"unicode white space", "A\u00a0B\u2028C\u2029D", "A B C D"},
+		{"bidi override", "Invoice\u202egpj.exe", "Invoicegpj.exe"},
+		{"isolates and marks", "\u2066a\u2069\u200eb\u200f\ufeff", "ab"},
+		{"zero-width joiner kept", "👨\u200d👩", "👨\u200d👩"},
+		{"escape sequence", "\x1b[31mred\x1b[0m", "[31mred[0m"},
+		{"shell syntax kept as text", "$(rm -rf ~) `id` ; | &", "$(rm -rf ~) `id` ; | &"},
+		{"option-like kept: it is never an argument on its own", "--exec=id", "--exec=id"},
+		{"dots between slashes", "./.././..", "_.._._"},
+		{"only dots after cleaning", ".\x00.\u202e.", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +94,24 @@ func TestFolder(t *testing.T) {
 				t.Errorf("source = %q for folder %q", source, got)
 			}
 		})
+	}
+}
+
+// A task folder the downloader replaced with a symlink (or a file) is an error,
+// never followed.
+func TestFolderReplaced(t *testing.T) {
+	root := t.TempDir()
+	outside := filepath.Join(root, "outside")
+	mustDo(t, os.MkdirAll(filepath.Join(outside, "Secrets"), 0o755))
+	link := filepath.Join(root, "task-42")
+	mustDo(t, os.Symlink(outside, link))
+	if _, _, err := Folder(link, 42); err == nil || !strings.Contains(err.Error(), "replaced by a symlink") {
+		t.Errorf("Folder(symlink) = %v, want an error", err)
+	}
+	file := filepath.Join(root, "task-43")
+	mustDo(t, os.WriteFile(file, nil, 0o600))
+	if _, _, err := Folder(file, 43); err == nil || !strings.Contains(err.Error(), "replaced by a file") {
+		t.Errorf("Folder(file) = %v, want an error", err)
 	}
 }
 

@@ -33,6 +33,8 @@ func ParseRclone(line []byte) (Update, bool) {
 		return Update{}, false
 	}
 	s := l.Stats
+	// Counts below zero are not counts: taken as unknown.
+	s.Bytes, s.TotalBytes = max(s.Bytes, 0), max(s.TotalBytes, 0)
 	u := Update{Bytes: s.Bytes, TotalBytes: s.TotalBytes, Speed: formatSpeed(s.Speed)}
 	if s.TotalBytes > 0 {
 		p := float64(s.Bytes) / float64(s.TotalBytes) * 100

@@ -57,6 +57,17 @@ func TestParseRclone(t *testing.T) {
 			want: progress.Update{Percent: 100, HasPercent: true, Speed: "3.00GiB/s", ETA: "00:00", Bytes: 4, TotalBytes: 3},
 			ok:   true,
 		},
+		{
+			name: "negative counts are unknown (fuzzing)",
+			line: `{"stats":{"bytes":-5,"totalBytes":-1,"speed":-1e308,"eta":-1}}`,
+			want: progress.Update{}, ok: true,
+		},
+		{
+			name: "absurd speed and eta are unknown (fuzzing)",
+			line: `{"stats":{"bytes":9223372036854775807,"totalBytes":1,"speed":1e308,"eta":1e300}}`,
+			want: progress.Update{Percent: 100, HasPercent: true, Bytes: 9223372036854775807, TotalBytes: 1},
+			ok:   true,
+		},
 		{name: "stats is null", line: `{"level":"info","stats":null}`},
 		{name: "stats in a message only", line: `{"level":"info","msg":"\"stats\" are off"}`},
 		{name: "broken JSON", line: `{"stats":{"bytes":1,`},

@@ -109,21 +109,35 @@ func size(tok []byte) (int64, bool) {
 	mult := 1.0
 	for _, u := range binaryUnits {
 		if string(unit) == u {
-			b := v * mult
-			if b >= math.MaxInt64 {
-				return math.MaxInt64, true
-			}
-			return int64(math.Round(b)), true
+			return byteCount(v * mult), true
 		}
 		mult *= 1024
 	}
 	return 0, false
 }
 
+// Longest tokens taken as a speed or an ETA. yt-dlp prints at most about a dozen
+// characters for either; a longer token comes from a program that prints
+// anything, and is not carried into progress events.
+const (
+	maxSpeedToken = 24
+	maxETAToken   = 16
+)
+
+// byteCount rounds b to a whole number of bytes, saturating at math.MaxInt64
+// (float64(math.MaxInt64) is 2^63, which int64 cannot hold: converting it would
+// give a negative count).
+func byteCount(b float64) int64 {
+	if b >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(math.Round(b))
+}
+
 // isSpeed reports whether tok is a speed such as "1.23MiB/s".
 func isSpeed(tok []byte) bool {
 	n := len(tok)
-	if n < 3 || tok[n-2] != '/' || tok[n-1] != 's' {
+	if n < 3 || n > maxSpeedToken || tok[n-2] != '/' || tok[n-1] != 's' {
 		return false
 	}
 	_, ok := size(tok[:n-2])
@@ -132,7 +146,7 @@ func isSpeed(tok []byte) bool {
 
 // isDuration reports whether tok looks like "00:07" or "01:02:03".
 func isDuration(tok []byte) bool {
-	if len(tok) == 0 || !isDigit(tok[0]) {
+	if len(tok) == 0 || len(tok) > maxETAToken || !isDigit(tok[0]) {
 		return false
 	}
 	colon := false
@@ -149,9 +163,9 @@ func isDuration(tok []byte) bool {
 
 // formatSpeed renders bytes per second as yt-dlp does ("1.23MiB/s", "512.00B/s").
 // It returns "" for a speed that is not positive, which tools print while they do
-// not know it yet.
+// not know it yet, and for one past 1024 EiB/s, which no transfer reaches.
 func formatSpeed(bps float64) string {
-	if !(bps > 0) || math.IsInf(bps, 0) {
+	if !(bps > 0) || bps >= 1<<70 {
 		return ""
 	}
 	i := 0

@@ -2,7 +2,6 @@ package progress
 
 import (
 	"bytes"
-	"math"
 )
 
 // Downloader parses the downloader's output one line at a time: yt-dlp's
@@ -113,7 +112,7 @@ func (d *Downloader) parseDownload(f *fields) (Update, bool) {
 	}
 
 	if u.TotalBytes > 0 && u.HasPercent {
-		u.Bytes = int64(math.Round(float64(u.TotalBytes) * u.Percent / 100))
+		u.Bytes = byteCount(float64(u.TotalBytes) * u.Percent / 100)
 	}
 	if !u.HasPercent && u.Speed == "" && u.ETA == "" && u.Bytes == 0 && u.TotalBytes == 0 {
 		return Update{}, false

@@ -1,6 +1,8 @@
 package progress_test
 
 import (
+	"math"
+	"strings"
 	"testing"
 
 	"github.com/coursedl/worker/internal/progress"
@@ -131,6 +133,18 @@ func TestDownloaderParse(t *testing.T) {
 		{name: "bare percent", line: "57%", want: progress.Update{Percent: 57, HasPercent: true}, ok: true},
 		{name: "bare percent and more", line: "100%|##########| 42/42", want: progress.Update{Percent: 100, HasPercent: true}, ok: true},
 		{name: "bare percent clamped", line: "150%", want: progress.Update{Percent: 100, HasPercent: true}, ok: true},
+		{
+			name: "a speed or an ETA far longer than yt-dlp prints is not carried",
+			line: "[download]  10.0% of 1.00MiB at " + strings.Repeat("9", 4000) + "MiB/s ETA " + strings.Repeat("1:", 2000) + "1",
+			want: progress.Update{Percent: 10, HasPercent: true, Bytes: 104858, TotalBytes: mib},
+			ok:   true,
+		},
+		{
+			name: "a size past int64 saturates, never wraps (fuzzing)",
+			line: "[download] 99999999999999999999999999.9% of 99999999999999999999EiB",
+			want: progress.Update{Percent: 100, HasPercent: true, Bytes: math.MaxInt64, TotalBytes: math.MaxInt64},
+			ok:   true,
+		},
 		{name: "destination", line: "[download] Destination: /x/y.mp4"},
 		{name: "destination named like a percent", line: "[download] Destination: /x/57% done.mp4"},
 		{name: "playlist item", line: "[download] Downloading item 3 of 42"},

@@ -1,5 +1,5 @@
 // Package deploy holds no code: its folder holds the deployment files (the
 // systemd unit, the Dockerfile, the compose file, the contract schema and
-// OPERATIONS.md), and its tests check them with the tools that read them:
+// README.md), and its tests check them with the tools that read them:
 // systemd-analyze and docker-compose.
 package deploy

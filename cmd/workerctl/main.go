@@ -1,6 +1,6 @@
 // Command workerctl is the operator's tool for the course delivery worker: queue
 // and worker stats, enqueueing a task's job, the dead-letter list, a task's state
-// and a live view of a running task. See deploy/OPERATIONS.md and `workerctl --help`.
+// and a live view of a running task. See README.md ("Operating it") and `workerctl --help`.
 package main
 
 import (

@@ -15,7 +15,7 @@ SERVICES := scripts/services.sh
 # Prefix of a recipe line that needs the services' variables (TEST_REDIS_ADDR, ...).
 WITH_SERVICES_ENV = eval "$$($(SERVICES) env)";
 
-.PHONY: help build run demo test test-race bench fuzz lint services services-stop clean
+.PHONY: help build run demo test test-race test-faults bench bench-go fuzz lint services services-stop clean
 
 help: ## list the targets
 	@echo "Targets:"
@@ -36,7 +36,18 @@ test: services ## go test -race every package against the real services
 
 test-race: test ## same as test (the tests always run with -race)
 
-bench: services ## go test -bench . -benchtime 3x every package
+# The fault tests start their own redis-server and mariadbd (make services installs
+# them); `make test` runs them too, as part of ./...
+test-faults: services ## fault tests: kill -9, SIGTERM, Redis and MariaDB restarts, webhook outage
+	$(WITH_SERVICES_ENV) $(GO) test -race -count=1 -timeout 10m -v -run . ./internal/faults/
+
+bench: services ## the performance figures (cmd/bench, under 5 min): a table, then BENCH <name> <value> <unit> lines
+	$(GO) build -o bin/worker ./cmd/worker
+	$(GO) build -o bin/workerctl ./cmd/workerctl
+	$(GO) build -o bin/bench ./cmd/bench
+	$(WITH_SERVICES_ENV) bin/bench -worker bin/worker -workerctl bin/workerctl
+
+bench-go: services ## the packages' go test micro-benchmarks (-benchtime 3x)
 	$(WITH_SERVICES_ENV) $(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
 fuzz: services ## run each Fuzz target for FUZZTIME (default 20s)

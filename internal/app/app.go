@@ -24,11 +24,13 @@ import (
 	"github.com/coursedl/worker/internal/enroll"
 	"github.com/coursedl/worker/internal/job"
 	"github.com/coursedl/worker/internal/lifecycle"
+	"github.com/coursedl/worker/internal/metrics"
 	"github.com/coursedl/worker/internal/notify"
 	"github.com/coursedl/worker/internal/outbox"
 	"github.com/coursedl/worker/internal/pipeline"
 	"github.com/coursedl/worker/internal/progress"
 	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/sdnotify"
 	"github.com/coursedl/worker/internal/store"
 	"github.com/coursedl/worker/internal/tasklog"
 	"github.com/coursedl/worker/internal/upload"
@@ -47,6 +49,9 @@ type App struct {
 	recoverer *queue.Recoverer
 	scheduler *queue.Scheduler
 	deliverer *outbox.Deliverer
+	metrics   *metrics.Metrics
+	server    *metrics.Server // nil when metrics.listen is empty
+	notifier  *sdnotify.Notifier
 	closers   []func() error
 }
 
@@ -99,6 +104,29 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	}
 	a.closers = append(a.closers, a.lifecycle.Close)
 
+	a.metrics = metrics.New()
+	if err := a.metrics.Register(&metrics.Depths{
+		Redis: a.rdb, Queue: cfg.Redis.Queue, Dead: queue.DeadKey, Delayed: queue.DelayedKey,
+		Outbox: outbox.DueKey, OutboxDead: outbox.DeadKey,
+	}); err != nil {
+		return a, err
+	}
+	if cfg.Metrics.Listen != "" {
+		a.server, err = metrics.NewServer(metrics.ServerOptions{
+			Addr:    cfg.Metrics.Listen,
+			Metrics: a.metrics,
+			Log:     log.Named("metrics"),
+			Checks: []metrics.Check{
+				{Name: "redis", Probe: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
+				{Name: "mysql", Probe: a.store.Ping},
+			},
+		})
+		if err != nil {
+			return a, fmt.Errorf("metrics.listen: %w", err)
+		}
+	}
+	a.notifier = sdnotify.New(log.Named("systemd"))
+
 	box := outbox.NewStore(a.rdb)
 	a.deliverer = (&outbox.Deliverer{
 		Store:     box,
@@ -106,6 +134,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Schedule:  cfg.Webhook.RetrySchedule,
 		Timeout:   cfg.Webhook.Timeout,
 		Lifecycle: a.lifecycle,
+		Metrics:   a.metrics,
 		Log:       log.Named("webhook"),
 	}).Init()
 
@@ -141,6 +170,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		},
 		AllowedHosts: cfg.Download.AllowedHosts,
 		StagingDir:   staging,
+		Metrics:      a.metrics,
 		Log:          log.Named("task"),
 	}
 	a.queue = queue.New(a.rdb, cfg.Redis.Queue, cfg.Worker.ID)
@@ -161,7 +191,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Handler:       p,
 		Concurrency:   cfg.Worker.Concurrency,
 		ShutdownGrace: cfg.Worker.ShutdownGrace,
+		Metrics:       a.metrics,
 		Log:           log.Named("queue"),
+		OnReclaimed:   func(payload string) { a.recovered(payload, cfg.Worker.ID) },
 	}
 	return a, nil
 }
@@ -190,10 +222,22 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return a.recoverer.Run(gctx) })
 	g.Go(func() error { return a.scheduler.Run(gctx) })
 	g.Go(func() error { return a.deliverer.Run(gctx) })
+	if a.server != nil {
+		g.Go(func() error { return a.server.Run(gctx) })
+	}
+	g.Go(func() error { return a.notifier.RunWatchdog(gctx, a.heartbeat.Alive) })
 	g.Go(func() error {
 		defer stopHelpers()
 		return a.consumer.Run(ctx)
 	})
+	_ = a.notifier.Ready("taking jobs from " + a.cfg.Redis.Queue)
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = a.notifier.Stopping("stopping: no new jobs, running tasks finish or go back to the queue")
+		case <-helpersCtx.Done():
+		}
+	}()
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -205,6 +249,15 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.log.Info("worker stopped")
 	return err
+}
+
+// MetricsAddr is the address /metrics, /healthz and /readyz listen on ("" when
+// metrics.listen is empty); useful when it was given with port 0.
+func (a *App) MetricsAddr() string {
+	if a.server == nil {
+		return ""
+	}
+	return a.server.Addr()
 }
 
 // recovered writes the TASK_RECOVERED line of a job given back to the queue.

@@ -39,6 +39,7 @@ type env struct {
 	hook     *receiver
 	hookURL  string
 	settings map[string]string // WORKER_ variables
+	app      *App              // the worker start made last
 }
 
 func newEnv(t *testing.T) *env {
@@ -116,6 +117,7 @@ func (e *env) start() (stop func() error) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.app = a
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	var once sync.Once
@@ -241,6 +243,8 @@ type receiver struct {
 
 type delivery struct {
 	ID       string
+	TS       string // webhook-timestamp
+	Body     []byte
 	Verified bool
 	Event    notify.Event
 	Raw      map[string]any
@@ -251,7 +255,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	id := req.Header.Get("webhook-id")
 	err := r.signer.Verify(id, req.Header.Get("webhook-timestamp"), body, req.Header.Get("webhook-signature"), time.Now(), time.Minute)
-	d := delivery{ID: id, Verified: err == nil, Status: http.StatusOK}
+	d := delivery{ID: id, TS: req.Header.Get("webhook-timestamp"), Body: body, Verified: err == nil, Status: http.StatusOK}
 	_ = json.Unmarshal(body, &d.Event)
 	_ = json.Unmarshal(body, &d.Raw)
 	r.mu.Lock()

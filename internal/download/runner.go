@@ -54,10 +54,11 @@ func Expand(template []string, job Job) []string {
 	return argv
 }
 
-// Run runs the downloader for job in job.Dir and passes each line it prints
-// to onLine (which may be nil; see process.Spec.OnLine). A failure of the
-// downloader is a *process.ExitError, wrapped with the task id.
-func (r *Runner) Run(ctx context.Context, job Job, onLine func(process.Stream, []byte)) (process.Result, error) {
+// Run runs the downloader for job in job.Dir and passes the lines it prints
+// to onLines, those of one read together (which may be nil; see
+// process.Spec.OnLines: a downloader may print thousands of lines a second). A
+// failure of the downloader is a *process.ExitError, wrapped with the task id.
+func (r *Runner) Run(ctx context.Context, job Job, onLines func(process.Stream, [][]byte)) (process.Result, error) {
 	if len(r.Command) == 0 || r.Command[0] == "" {
 		return process.Result{}, errors.New("download: no command configured")
 	}
@@ -72,7 +73,7 @@ func (r *Runner) Run(ctx context.Context, job Job, onLine func(process.Stream, [
 		Env:       process.MinimalEnv(r.Env),
 		Timeout:   r.Timeout,
 		KillGrace: r.KillGrace,
-		OnLine:    onLine,
+		OnLines:   onLines,
 	})
 	if err != nil {
 		return res, fmt.Errorf("download task %d: %w", job.TaskID, err)

@@ -30,10 +30,12 @@ type collector struct {
 	lines []string
 }
 
-func (c *collector) onLine(s process.Stream, line []byte) {
+func (c *collector) onLines(s process.Stream, lines [][]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.lines = append(c.lines, s.String()+": "+string(line))
+	for _, line := range lines {
+		c.lines = append(c.lines, s.String()+": "+string(line))
+	}
 }
 
 func TestRunnerRun(t *testing.T) {
@@ -88,7 +90,7 @@ func TestRunnerRun(t *testing.T) {
 				KillGrace: 100 * time.Millisecond,
 			}
 			var c collector
-			_, err := r.Run(context.Background(), Job{TaskID: 7, URL: url, Dir: dir}, c.onLine)
+			_, err := r.Run(context.Background(), Job{TaskID: 7, URL: url, Dir: dir}, c.onLines)
 			tt.check(t, err)
 			want := strings.ReplaceAll(tt.wantLine, "{dir}", dir)
 			if !slices.ContainsFunc(c.lines, func(l string) bool { return strings.HasPrefix(l, want) }) {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coursedl/worker/internal/lifecycle"
+	"github.com/coursedl/worker/internal/metrics"
 	"github.com/coursedl/worker/internal/notify"
 )
 
@@ -22,10 +23,11 @@ type Sender interface {
 type Deliverer struct {
 	Store     *Store
 	Sender    Sender
-	Schedule  []time.Duration // delays between attempts
-	Timeout   time.Duration   // of one attempt; the lease is longer
-	Poll      time.Duration   // default 1 s
-	Lifecycle *lifecycle.Log  // may be nil
+	Schedule  []time.Duration  // delays between attempts
+	Timeout   time.Duration    // of one attempt; the lease is longer
+	Poll      time.Duration    // default 1 s
+	Lifecycle *lifecycle.Log   // may be nil
+	Metrics   *metrics.Metrics // may be nil
 	Log       *zap.Logger
 	Now       func() time.Time
 
@@ -55,8 +57,9 @@ func (d *Deliverer) Init() *Deliverer {
 	return d
 }
 
-// Run delivers until ctx ends. An attempt under way when ctx ends is abandoned
-// and its event delivered later, by this or another worker.
+// Run delivers until ctx ends. An attempt under way when ctx ends is finished
+// (within Timeout) and its outcome recorded; events claimed and not yet tried
+// are delivered later, by this or another worker, once their lease is over.
 func (d *Deliverer) Run(ctx context.Context) error {
 	ticker := time.NewTicker(d.Poll)
 	defer ticker.Stop()
@@ -94,6 +97,9 @@ func (d *Deliverer) pass(ctx context.Context) error {
 			return nil
 		}
 		for _, e := range entries {
+			if ctx.Err() != nil {
+				return nil // stopping: the events claimed and not tried wait out their lease
+			}
 			if err := d.attempt(ctx, e); err != nil {
 				return err
 			}
@@ -105,16 +111,24 @@ func (d *Deliverer) pass(ctx context.Context) error {
 func (d *Deliverer) attempt(ctx context.Context, e Entry) error {
 	n := e.Attempts + 1
 	log := d.Log.With(zap.Int64("task_id", e.TaskID), zap.String("webhook_id", e.ID), zap.Int("attempt", n))
-	err := d.Sender.Send(ctx, e.ID, e.Body)
-	if ctx.Err() != nil {
-		return nil // shutting down: the lease runs out and the event is taken again
+	began := d.Now()
+	// An attempt under way when the worker stops is finished (Send has its own
+	// timeout) and its outcome recorded: a request cut short may have reached
+	// the web app, and one answered 2xx but not recorded would be sent again.
+	sctx, stop := context.WithoutCancel(ctx), func() {}
+	if d.Timeout > 0 {
+		sctx, stop = context.WithTimeout(sctx, d.Timeout)
 	}
-	// Recording the outcome must not be cut short by the shutdown that may begin now.
+	err := d.Sender.Send(sctx, e.ID, e.Body)
+	stop()
+	d.Metrics.ObserveStage(metrics.StageWebhook, d.Now().Sub(began))
+	// Recording the outcome must not be cut short by the shutdown either.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err == nil {
 		d.event(lifecycle.WebhookSent, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n))
 		log.Info("webhook delivered", zap.String("type", e.Type))
+		d.Metrics.WebhookDelivery(metrics.WebhookDelivered)
 		return d.Store.Delivered(rctx, e.ID)
 	}
 	reason := err.Error()
@@ -122,12 +136,14 @@ func (d *Deliverer) attempt(ctx context.Context, e Entry) error {
 		d.event(lifecycle.WebhookFailed, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n),
 			lifecycle.F("Error", reason), lifecycle.F("Final", true))
 		log.Error("webhook not delivered; kept in "+DeadKey+" for an operator", zap.Error(err))
+		d.Metrics.WebhookDelivery(metrics.WebhookDead)
 		return d.Store.Bury(rctx, e.ID, n, reason)
 	}
 	next := d.Now().Add(jitter(d.Schedule[n-1]))
 	d.event(lifecycle.WebhookFailed, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n),
 		lifecycle.F("Error", reason), lifecycle.F("Next", next.UTC().Format(time.RFC3339)))
 	log.Warn("webhook attempt failed", zap.Error(err), zap.Time("next", next))
+	d.Metrics.WebhookDelivery(metrics.WebhookRetry)
 	return d.Store.Retry(rctx, e.ID, n, reason, next)
 }
 

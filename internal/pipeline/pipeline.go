@@ -20,6 +20,7 @@ import (
 	"github.com/coursedl/worker/internal/download"
 	"github.com/coursedl/worker/internal/job"
 	"github.com/coursedl/worker/internal/lifecycle"
+	"github.com/coursedl/worker/internal/metrics"
 	"github.com/coursedl/worker/internal/notify"
 	"github.com/coursedl/worker/internal/process"
 	"github.com/coursedl/worker/internal/progress"
@@ -44,7 +45,7 @@ type Enroller interface {
 
 // Downloader runs the configured downloader for a job.
 type Downloader interface {
-	Run(ctx context.Context, j download.Job, onLine func(process.Stream, []byte)) (process.Result, error)
+	Run(ctx context.Context, j download.Job, onLines func(process.Stream, [][]byte)) (process.Result, error)
 }
 
 // Uploader moves the result to its destination and gives its link.
@@ -88,7 +89,8 @@ type Pipeline struct {
 	Lifecycle    *lifecycle.Log
 	TaskLog      tasklog.Options
 	AllowedHosts []string
-	StagingDir   string // absolute
+	StagingDir   string           // absolute
+	Metrics      *metrics.Metrics // nil records nothing
 	Log          *zap.Logger
 	Now          func() time.Time
 }
@@ -106,6 +108,8 @@ var errLockLost = errors.New("task lock lost")
 // Handle runs the task of one job and says what becomes of the job.
 func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 	start := p.now()
+	p.Metrics.TaskStarted()
+	defer func() { p.Metrics.ObserveStage(metrics.StageTask, p.now().Sub(start)) }()
 	taskID := job.TaskID([]byte(payload))
 	p.event(lifecycle.JobReceived, taskID)
 	j, err := job.Decode([]byte(payload), p.AllowedHosts)
@@ -136,11 +140,13 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 			p.Wake()
 		}
 		log.Info("task already completed; job acknowledged and skipped")
+		p.Metrics.TaskEnded(metrics.ResultSkipped)
 		return queue.Result{Outcome: queue.Ack}
 	}
 	lock, err := p.Locks.Acquire(ctx, j.TaskID)
 	if errors.Is(err, queue.ErrLocked) {
 		log.Info("task is being run by another worker; job waits", zap.Duration("delay", lockedDelay))
+		p.Metrics.TaskEnded(metrics.ResultRequeued)
 		return queue.Result{Outcome: queue.Retry, Delay: lockedDelay}
 	}
 	if err != nil {
@@ -163,14 +169,15 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 		}
 	}()
 	t := &task{
-		id:      j.TaskID,
-		orderID: orderID,
-		email:   row.Email,
-		url:     row.CourseURL,
-		dir:     filepath.Join(p.StagingDir, fmt.Sprintf("task-%d", j.TaskID)),
-		folder:  fmt.Sprintf("task-%d", j.TaskID),
-		start:   start,
-		log:     log,
+		id:       j.TaskID,
+		orderID:  orderID,
+		email:    row.Email,
+		url:      row.CourseURL,
+		dir:      filepath.Join(p.StagingDir, fmt.Sprintf("task-%d", j.TaskID)),
+		folder:   fmt.Sprintf("task-%d", j.TaskID),
+		start:    start,
+		enrolled: row.IsEnrolled,
+		log:      log,
 	}
 	return p.run(ctx, t)
 }
@@ -179,6 +186,7 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 func (p *Pipeline) reject(taskID int64, reason string) queue.Result {
 	p.event(lifecycle.JobRejected, taskID, lifecycle.F("Reason", reason))
 	p.Log.Warn("job rejected", zap.Int64("task_id", taskID), zap.String("reason", reason))
+	p.Metrics.TaskEnded(metrics.ResultRejected)
 	return queue.Result{Outcome: queue.DeadLetter, Reason: reason}
 }
 
@@ -186,6 +194,7 @@ func (p *Pipeline) reject(taskID int64, reason string) queue.Result {
 // when the worker is stopping, to the delayed set when MySQL or Redis failed or
 // another runner took the task.
 func (p *Pipeline) later(ctx context.Context, log *zap.Logger, err error) queue.Result {
+	p.Metrics.TaskEnded(metrics.ResultRequeued)
 	switch {
 	case errors.Is(context.Cause(ctx), errLockLost):
 		log.Warn("task stopped: another runner took its lock; job waits", zap.Duration("delay", lockedDelay))

@@ -14,6 +14,7 @@ import (
 	"github.com/coursedl/worker/internal/download"
 	"github.com/coursedl/worker/internal/enroll"
 	"github.com/coursedl/worker/internal/lifecycle"
+	"github.com/coursedl/worker/internal/metrics"
 	"github.com/coursedl/worker/internal/notify"
 	"github.com/coursedl/worker/internal/process"
 	"github.com/coursedl/worker/internal/progress"
@@ -32,9 +33,13 @@ type task struct {
 	dir     string // <staging_dir>/task-<id>
 	folder  string // {folder}, once known
 	start   time.Time
-	log     *zap.Logger
-	tl      *tasklog.Log
-	pub     *progress.TaskPublisher
+	// enrolled is the row's is_enrolled as Handle read it: set, there is no
+	// need to poll for it (the web app only ever sets it).
+	enrolled bool
+	ran      time.Duration // how long its subprocesses ran (process.Result.Duration)
+	log      *zap.Logger
+	tl       *tasklog.Log
+	pub      *progress.TaskPublisher
 }
 
 // run takes the task from processing to completed or failed.
@@ -60,7 +65,11 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	// Enrollment.
 	t.pub.Stage(progress.StageWaitingEnrollment)
 	tl.Printf("waiting for enrollment")
-	err = p.Enroller.Wait(ctx, t.id)
+	began := p.now()
+	if !t.enrolled {
+		err = p.Enroller.Wait(ctx, t.id)
+	}
+	p.Metrics.ObserveStage(metrics.StageEnrollment, p.now().Sub(began))
 	switch {
 	case errors.Is(err, enroll.ErrTimeout):
 		p.event(lifecycle.EnrollTimeout, t.id, orderField(t.orderID))
@@ -80,12 +89,14 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	}
 	p.event(lifecycle.DownloadStart, t.id, orderField(t.orderID), lifecycle.F("Url", t.url))
 	tl.Printf("download started in %s", t.dir)
-	began := p.now()
-	if res, stop := p.download(ctx, t); stop != nil {
+	began = p.now()
+	res, stop := p.download(ctx, t)
+	p.Metrics.ObserveStage(metrics.StageDownload, res.Duration)
+	t.ran += res.Duration
+	if stop != nil {
 		return *stop
-	} else {
-		tl.Printf("download finished in %s", res.Duration.Round(time.Millisecond))
 	}
+	tl.Printf("download finished in %s", res.Duration.Round(time.Millisecond))
 	p.event(lifecycle.DownloadSuccess, t.id, orderField(t.orderID), lifecycle.F("Duration", p.now().Sub(began)))
 
 	// Upload.
@@ -94,9 +105,11 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 		return p.fail(ctx, t, fmt.Sprintf("cannot read the task folder: %v", err))
 	}
 	t.folder = folder
-	if files, err := upload.Files(source); err != nil || len(files) == 0 {
+	size, err := upload.Size(source)
+	if err != nil || size.Files == 0 {
 		return p.fail(ctx, t, "download failed: the downloader exited 0 but left no files")
 	}
+	p.Metrics.AddBytes(metrics.Downloaded, size.Bytes)
 	if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusUploading) }); err != nil {
 		return p.later(ctx, t.log, err)
 	}
@@ -108,17 +121,22 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 				t.pub.Update(progress.StageUploading, u)
 			}
 		}))
+	t.ran += up.Ran
 	if err != nil {
 		if isStop(ctx, err) {
 			return p.later(ctx, t.log, err)
 		}
 		p.event(lifecycle.UploadFailed, t.id, orderField(t.orderID), lifecycle.F("Error", err.Error()))
+		// Only rclone's temporary failures are worth another attempt; a fatal
+		// exit or a source the upload refuses stays as it is.
 		var ue *upload.Error
-		if errors.As(err, &ue) && !ue.Temporary() {
+		if !errors.As(err, &ue) || !ue.Temporary() {
 			return p.fail(ctx, t, "upload failed: "+err.Error())
 		}
 		return p.retryOrFail(ctx, t, "upload failed: "+err.Error())
 	}
+	p.Metrics.ObserveStage(metrics.StageUpload, p.now().Sub(began))
+	p.Metrics.AddBytes(metrics.Uploaded, size.Bytes)
 	p.event(lifecycle.UploadSuccess, t.id, orderField(t.orderID), lifecycle.F("Dest", up.Dest),
 		lifecycle.F("Duration", p.now().Sub(began)))
 	tl.Printf("uploaded to %s; link %s", up.Dest, up.URL)
@@ -127,13 +145,20 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 
 // download runs the downloader; a non-nil Result means the task stops there.
 func (p *Pipeline) download(ctx context.Context, t *task) (process.Result, *queue.Result) {
-	var parser progress.Downloader
+	// A downloader may print thousands of lines a second: they come in batches
+	// (the lines of one read), and the feed parses progress at the publisher's
+	// pace, not every line.
+	feed := progress.NewFeed(t.pub, progress.StageDownloading)
 	res, err := p.Downloader.Run(ctx, download.Job{TaskID: t.id, URL: t.url, Dir: t.dir},
-		p.lines(t, tasklog.SourceDownload, tasklog.SourceDownloadStderr, func(line []byte) {
-			if u, ok := parser.Parse(line); ok {
-				t.pub.Update(progress.StageDownloading, u)
+		func(s process.Stream, lines [][]byte) {
+			src := tasklog.SourceDownload
+			if s == process.Stderr {
+				src = tasklog.SourceDownloadStderr
 			}
-		}))
+			t.tl.Lines(src, lines)
+			feed.Lines(lines)
+		})
+	feed.Close()
 	if err == nil {
 		return res, nil
 	}
@@ -179,7 +204,9 @@ func (p *Pipeline) complete(ctx context.Context, t *task, driveURL string) queue
 	if err := os.RemoveAll(t.dir); err != nil {
 		t.log.Warn("staging folder not removed", zap.String("dir", t.dir), zap.Error(err))
 	}
-	t.log.Info("task completed", zap.String("drive_url", driveURL), zap.Duration("duration", p.now().Sub(t.start)))
+	p.Metrics.TaskEnded(metrics.ResultCompleted)
+	t.log.Info("task completed", zap.String("drive_url", driveURL), zap.Duration("duration", p.now().Sub(t.start)),
+		zap.Duration("subprocess_duration", t.ran))
 	return queue.Result{Outcome: queue.Ack}
 }
 
@@ -197,7 +224,9 @@ func (p *Pipeline) fail(ctx context.Context, t *task, reason string) queue.Resul
 	if err := t.pub.Finish(ctx, progress.StageFailed); err != nil {
 		t.log.Warn("final progress event not published", zap.Error(err))
 	}
-	t.log.Warn("task failed", zap.String("reason", reason), zap.String("staging", t.dir))
+	p.Metrics.TaskEnded(metrics.ResultFailed)
+	t.log.Warn("task failed", zap.String("reason", reason), zap.String("staging", t.dir),
+		zap.Duration("duration", p.now().Sub(t.start)), zap.Duration("subprocess_duration", t.ran))
 	return queue.Result{Outcome: queue.Ack}
 }
 
@@ -220,6 +249,7 @@ func (p *Pipeline) retryOrFail(ctx context.Context, t *task, reason string) queu
 		if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusProcessing) }); err != nil {
 			return p.later(ctx, t.log, err)
 		}
+		p.Metrics.TaskEnded(metrics.ResultRequeued)
 		return queue.Result{Outcome: queue.Retry, Delay: delay}
 	}
 	if n > 1 {

@@ -9,6 +9,10 @@
 // never leaks processes. A failure comes back as an *ExitError that says
 // exit code, signal, timeout or cancellation, with the last lines of stderr.
 //
+// Run waits for the child; Start starts it in the background and returns a
+// Proc to signal and wait for, with the same guarantees (tests use it to run
+// servers and the worker itself, and to kill them).
+//
 // It does not know what the program is, how to parse its progress, or where
 // its output is logged: callers build the argv and environment and consume the
 // lines.

@@ -21,6 +21,10 @@ type lineReader struct {
 	buf     []byte
 	maxLine int
 	emit    func(line []byte)
+	// batch, if set, is called after the lines of each read (and of the end of
+	// the stream) have been emitted, before buf changes: a caller collecting
+	// the emitted slices hands them on there.
+	batch func()
 }
 
 func newLineReader(maxLine int, emit func(line []byte)) *lineReader {
@@ -50,11 +54,19 @@ func (l *lineReader) readFrom(r io.Reader) error {
 		}
 		if err != nil {
 			l.emitLine(l.buf[start:end])
+			l.endBatch()
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
+		l.endBatch()
+	}
+}
+
+func (l *lineReader) endBatch() {
+	if l.batch != nil {
+		l.batch()
 	}
 }
 

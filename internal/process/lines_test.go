@@ -158,3 +158,23 @@ func TestTailAllocs(t *testing.T) {
 		t.Errorf("add allocates %v times per line", n)
 	}
 }
+
+// The batch hook follows the lines of each read, before the buffer is reused.
+func TestLineReaderBatches(t *testing.T) {
+	var batches [][]string
+	var cur []string
+	lr := newLineReader(100, func(line []byte) { cur = append(cur, string(line)) })
+	lr.batch = func() {
+		if len(cur) > 0 {
+			batches = append(batches, cur)
+			cur = nil
+		}
+	}
+	if err := lr.readFrom(&chunkReader{chunks: []string{"a\nb\n", "c", "d\ne\nf"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"a", "b"}, {"cd", "e"}, {"f"}}
+	if !slices.EqualFunc(batches, want, slices.Equal) {
+		t.Errorf("batches %q, want %q", batches, want)
+	}
+}

@@ -10,12 +10,13 @@ import (
 // output serializes the lines of both streams into the caller's callback and
 // keeps the stderr tail.
 type output struct {
-	mu     sync.Mutex
-	onLine func(Stream, []byte)
-	tail   *tail
-	stop   func() // stops the child after the callback panicked
+	mu      sync.Mutex
+	onLine  func(Stream, []byte)
+	onLines func(Stream, [][]byte) // instead of onLine when set
+	tail    *tail
+	stop    func() // stops the child after the callback panicked
 
-	panicked error // the callback's panic; onLine is nil from then on
+	panicked error // the callback's panic; the callbacks are nil from then on
 }
 
 // line handles one line of stream s.
@@ -30,18 +31,37 @@ func (o *output) line(s Stream, line []byte) {
 	}
 }
 
+// lines handles the lines of one read of stream s (Spec.OnLines).
+func (o *output) lines(s Stream, lines [][]byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s == Stderr {
+		for _, line := range lines {
+			o.tail.add(line)
+		}
+	}
+	if o.onLines != nil {
+		defer o.recover("OnLines")
+		o.onLines(s, lines)
+	}
+}
+
 // call runs the callback, turning a panic into o.panicked: it would otherwise
 // crash the worker from a goroutine no caller can recover in. Run panics again
 // with it in the caller's goroutine.
 func (o *output) call(s Stream, line []byte) {
-	defer func() {
-		if v := recover(); v != nil {
-			o.panicked = fmt.Errorf("process: OnLine panicked: %v\n\n%s", v, debug.Stack())
-			o.onLine = nil
-			o.stop()
-		}
-	}()
+	defer o.recover("OnLine")
 	o.onLine(s, line)
+}
+
+// recover, deferred around a callback, turns its panic into o.panicked, drops
+// the callbacks and stops the child.
+func (o *output) recover(name string) {
+	if v := recover(); v != nil {
+		o.panicked = fmt.Errorf("process: %s panicked: %v\n\n%s", name, v, debug.Stack())
+		o.onLine, o.onLines = nil, nil
+		o.stop()
+	}
 }
 
 // rethrow panics in the caller's goroutine if the callback panicked. It must

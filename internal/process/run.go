@@ -48,32 +48,11 @@ type Result struct {
 // it could not be started. If OnLine panics, the child is stopped and Run
 // panics with that panic once the child is gone.
 func Run(ctx context.Context, spec Spec) (Result, error) {
-	spec = spec.withDefaults()
-	path, err := lookPath(spec.Path)
+	p, err := Start(ctx, spec)
 	if err != nil {
 		return Result{}, err
 	}
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	if spec.Timeout > 0 {
-		var stop context.CancelFunc
-		runCtx, stop = context.WithTimeoutCause(runCtx, spec.Timeout, errTimedOut)
-		defer stop()
-	}
-	r := &run{
-		spec:  spec,
-		name:  filepath.Base(spec.Path),
-		group: group{grace: spec.KillGrace},
-		out: output{
-			onLine: spec.OnLine,
-			tail:   newTail(spec.TailLines),
-			stop:   func() { cancel(errCallbackPanic) },
-		},
-	}
-	if err := r.start(runCtx, path); err != nil {
-		return Result{}, err
-	}
-	return r.wait(ctx, runCtx)
+	return p.Wait()
 }
 
 // lookPath resolves the program to an absolute path, so that a relative one
@@ -149,9 +128,34 @@ func (r *run) start(ctx context.Context, path string) error {
 
 // read delivers the lines of one stream until EOF or until drain stops it.
 func (r *run) read(s Stream, f *os.File) {
-	lr := newLineReader(r.spec.MaxLine, func(line []byte) { r.out.line(s, line) })
+	var lr *lineReader
+	if r.spec.OnLines == nil {
+		lr = newLineReader(r.spec.MaxLine, func(line []byte) { r.out.line(s, line) })
+	} else {
+		// The lines of one read, as slices of the reader's buffer, handed on
+		// before the next read reuses it.
+		var batch [][]byte
+		flush := func() {
+			if len(batch) > 0 {
+				r.out.lines(s, batch)
+				clear(batch)
+				batch = batch[:0]
+			}
+		}
+		lr = newLineReader(r.spec.MaxLine, func(line []byte) {
+			batch = append(batch, line)
+			if len(batch) == maxBatch {
+				flush()
+			}
+		})
+		lr.batch = flush
+	}
 	_ = lr.readFrom(f) // EOF, or the deadline drain sets
 }
+
+// maxBatch bounds the lines of one OnLines call, and so the memory that holds
+// them, whatever a read brings (a 64 KiB read of one-byte lines is 32,768).
+const maxBatch = 1024
 
 // wait waits for the child, cleans up after it and reports how it ended.
 // parent is the caller's context, ctx the run's.

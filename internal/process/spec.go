@@ -45,6 +45,14 @@ type Spec struct {
 	// concurrent, and all of them happen before Run returns. line is only
 	// valid during the call.
 	OnLine func(s Stream, line []byte)
+	// OnLines, if set, is called instead of OnLine with the lines of one read
+	// of a stream (at most maxBatch lines a call), in order: lines that came
+	// in together are handed on together, so a caller that takes a lock or
+	// reads the clock for its lines does so once a call rather than once a
+	// line. OnLine's rules hold: calls are serialized, all of them happen
+	// before Run returns, and lines and the slice are valid only during the
+	// call.
+	OnLines func(s Stream, lines [][]byte)
 	// MaxLine is the longest line delivered; longer lines come in chunks of
 	// MaxLine bytes. Default DefaultMaxLine.
 	MaxLine int

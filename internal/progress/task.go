@@ -128,6 +128,10 @@ func (t *TaskPublisher) offer(ev Event, force bool) {
 		t.mu.Unlock()
 		return
 	}
+	// A pending update that is replaced has its wake-up due already (run's timer,
+	// or the drain under way takes the newer one): waking run for each line of a
+	// chatty downloader would cost a goroutine switch a line.
+	wake := force || ev.Stage != t.stage || !t.hasPending
 	if force || ev.Stage != t.stage {
 		if t.hasPending {
 			t.queue = append(t.queue, t.pending)
@@ -139,6 +143,9 @@ func (t *TaskPublisher) offer(ev Event, force bool) {
 	}
 	t.stage = ev.Stage
 	t.mu.Unlock()
+	if !wake {
+		return
+	}
 	select {
 	case t.wake <- struct{}{}:
 	default: // a wake-up is already due

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/metrics"
 )
 
 // Outcome says what becomes of a job once its handler has returned.
@@ -55,13 +57,26 @@ type Handler interface {
 
 // Consumer takes jobs with Fetch and runs up to Concurrency of them at once. It
 // fetches only when a slot is free, so it never holds a job it cannot start.
+//
+// A busy queue costs one round trip a job: a task that ends with Ack keeps its
+// slot and acknowledges its job and takes the next in one call (AckFetch), and
+// only a slot whose AckFetch found the queue empty goes back to the fetch loop,
+// the one caller of the blocking Fetch.
 type Consumer struct {
 	Queue         *Client
 	Handler       Handler
 	Concurrency   int
-	Block         time.Duration // BLMOVE block; default 1 s, so a stop is seen within a second
-	ShutdownGrace time.Duration // how long running tasks may finish after Run's ctx ends
+	Block         time.Duration    // BLMOVE block; default 1 s, so a stop is seen within a second
+	ShutdownGrace time.Duration    // how long running tasks may finish after Run's ctx ends
+	Metrics       *metrics.Metrics // tasks in flight, retries; nil records nothing
 	Log           *zap.Logger
+	// OrphanCheck is how often the processing list is searched for jobs the
+	// consumer was never handed (see reclaim); default DefaultOrphanCheck.
+	OrphanCheck time.Duration
+	// OnReclaimed, if set, is called for each such job given back to the queue.
+	OnReclaimed func(payload string)
+
+	held held // jobs taken and not yet settled
 }
 
 // Run fetches and runs jobs until ctx ends. Then it stops fetching at once, lets
@@ -75,6 +90,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Tasks run under their own context: the end of ctx stops fetching, not them.
 	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTasks()
+	reclaimCtx, stopReclaim := context.WithCancel(taskCtx)
+	var reclaiming sync.WaitGroup
+	reclaiming.Go(func() { c.reclaim(reclaimCtx) })
+	defer reclaiming.Wait()
+	defer stopReclaim()
 	slots := make(chan struct{}, c.Concurrency)
 	var running sync.WaitGroup
 	failing := false
@@ -98,6 +118,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		c.held.add(payload)
 		backoff = fetchBackoffMin
 		if failing {
 			c.Log.Info("fetching jobs again")
@@ -113,7 +134,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		go func() {
 			defer running.Done()
 			defer func() { <-slots }()
-			c.handle(taskCtx, payload)
+			for payload != "" {
+				payload = c.next(ctx, taskCtx, payload, c.handle(taskCtx, payload))
+			}
 		}()
 	}
 	done := make(chan struct{})
@@ -131,27 +154,59 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// handle runs one job and settles it in Redis. A panic in the handler is turned
-// into a dead letter: running the job again would panic again.
-func (c *Consumer) handle(ctx context.Context, payload string) {
-	res := func() (res Result) {
-		defer func() {
-			if r := recover(); r != nil {
-				c.Log.Error("task panicked", zap.Any("panic", r), zap.Stack("stack"))
-				res = Result{Outcome: DeadLetter, Reason: fmt.Sprintf("internal error: %v", r)}
-			}
-		}()
-		return c.Handler.Handle(ctx, payload)
+// handle runs one job. A panic in the handler is turned into a dead letter:
+// running the job again would panic again.
+func (c *Consumer) handle(ctx context.Context, payload string) (res Result) {
+	c.Metrics.InFlight(1)
+	defer c.Metrics.InFlight(-1)
+	defer func() {
+		if r := recover(); r != nil {
+			c.Log.Error("task panicked", zap.Any("panic", r), zap.Stack("stack"))
+			res = Result{Outcome: DeadLetter, Reason: fmt.Sprintf("internal error: %v", r)}
+		}
 	}()
-	c.settle(ctx, payload, res)
+	return c.Handler.Handle(ctx, payload)
+}
+
+// next settles a handled job and returns the job its slot runs next, or "" when
+// the slot goes back to the fetch loop. An acknowledged job is removed and the
+// next one taken in one call while fetching goes on (ctx, the fetch loop's); any
+// other outcome, a stop, an empty queue or a Redis error ends the chain.
+func (c *Consumer) next(ctx, taskCtx context.Context, payload string, res Result) string {
+	if res.Outcome != Ack || ctx.Err() != nil {
+		c.settle(taskCtx, payload, res)
+		return ""
+	}
+	// Not cut short by a stop: a reply lost after the script ran would leave the
+	// job taken in the processing list until the next start.
+	next, err := c.Queue.AckFetch(context.WithoutCancel(taskCtx), payload)
+	if err != nil {
+		c.settle(taskCtx, payload, res) // the ack alone, with settle's retries
+		return ""
+	}
+	c.held.remove(payload)
+	if next != "" {
+		c.held.add(next)
+	}
+	if next != "" && ctx.Err() != nil {
+		// Taken as the stop began: give it back untouched.
+		c.settle(taskCtx, next, Result{Outcome: Requeue})
+		return ""
+	}
+	return next
 }
 
 // settle records the outcome of a job in Redis.
 func (c *Consumer) settle(ctx context.Context, payload string, res Result) {
+	// Settled, or left for the next start: either way no longer held.
+	defer c.held.remove(payload)
 	// Settle even when the tasks' context was canceled: this is how a stopped
 	// task's job gets back to the queue. Redis may be away for a while: keep trying,
 	// but once the worker is stopping give up after settleGrace; the job then stays
 	// in the processing list and is recovered at the next start.
+	if res.Outcome == Retry {
+		c.Metrics.Retry()
+	}
 	settle := context.WithoutCancel(ctx)
 	var stopping <-chan time.Time
 	for attempt := 0; ; attempt++ {

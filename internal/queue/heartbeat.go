@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,18 @@ type Heartbeat struct {
 	Lease       time.Duration // default DefaultLease
 	Log         *zap.Logger
 	Now         func() time.Time
+
+	lastPass atomic.Int64 // Unix ns of the loop's last pass, answered or not
+}
+
+// Alive says whether the heartbeat loop still turns (whether or not Redis
+// answers): the systemd watchdog pings only while it does.
+func (h *Heartbeat) Alive() error {
+	last := time.Unix(0, h.lastPass.Load())
+	if age := time.Since(last); age > 3*h.Beat {
+		return fmt.Errorf("heartbeat loop last ran %s ago", age.Round(time.Second))
+	}
+	return nil
 }
 
 func (h *Heartbeat) defaults() {
@@ -84,6 +97,7 @@ func (h *Heartbeat) Claim(ctx context.Context) error {
 // when it ends, not at every beat.
 func (h *Heartbeat) Run(ctx context.Context) error {
 	h.defaults()
+	h.lastPass.Store(time.Now().UnixNano())
 	t := time.NewTicker(h.Beat)
 	defer t.Stop()
 	failing := false
@@ -96,6 +110,7 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 		bctx, cancel := context.WithTimeout(ctx, h.Beat)
 		err := h.beat(bctx)
 		cancel()
+		h.lastPass.Store(time.Now().UnixNano())
 		switch {
 		case ctx.Err() != nil:
 			return nil

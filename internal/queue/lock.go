@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,6 +21,12 @@ const DefaultLockTTL = 60 * time.Second
 
 // Locks hands out per-task locks, so that a duplicate job, or a recovered one
 // racing a slow worker, never runs a task twice at once.
+//
+// A lock that names this worker (Owner) but that no task of this process holds
+// is a leftover: its release failed while Redis was away, or an earlier
+// process of this worker id held it. Acquire takes such a lock over instead of
+// making the task wait for it to expire. Worker ids are unique among live
+// processes (Heartbeat.Claim), so no other runner can be behind it.
 type Locks struct {
 	RDB redis.UniversalClient
 	// Owner is the worker id written into each lock's value ("<owner>/<random>"),
@@ -27,20 +34,34 @@ type Locks struct {
 	Owner string
 	TTL   time.Duration // default DefaultLockTTL; renewed every TTL/3
 	Log   *zap.Logger
+
+	mu   sync.Mutex
+	held map[int64]bool // tasks whose lock this process holds
 }
 
 // Lock is a held task lock. Lost is closed if the lock is found taken by
 // someone else; the holder must then stop the task.
 type Lock struct {
-	key   string
-	token string
-	rdb   redis.UniversalClient
-	lost  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+	key    string
+	token  string
+	rdb    redis.UniversalClient
+	lost   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	forget func() // tells the Locks this process no longer holds it
 }
 
 var (
+	// acquireScript sets KEYS[1] to ARGV[2] for ARGV[3] ms when the key is
+	// free, or when ARGV[1] is not empty and the value starts with it (a
+	// leftover lock of this worker); it returns 1 when it set the key.
+	acquireScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and (ARGV[1] == '' or string.sub(v, 1, string.len(ARGV[1])) ~= ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`)
 	renewScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -60,19 +81,41 @@ func (l *Locks) Acquire(ctx context.Context, taskID int64) (*Lock, error) {
 	if ttl <= 0 {
 		ttl = DefaultLockTTL
 	}
-	lk := &Lock{
-		key:   LockPrefix + strconv.FormatInt(taskID, 10),
-		token: l.Owner + "/" + rand.Text(),
-		rdb:   l.RDB,
-		lost:  make(chan struct{}),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+	l.mu.Lock()
+	if l.held[taskID] {
+		l.mu.Unlock()
+		return nil, ErrLocked
 	}
-	ok, err := l.RDB.SetNX(ctx, lk.key, lk.token, ttl).Result()
+	if l.held == nil {
+		l.held = map[int64]bool{}
+	}
+	l.held[taskID] = true
+	l.mu.Unlock()
+	forget := func() {
+		l.mu.Lock()
+		delete(l.held, taskID)
+		l.mu.Unlock()
+	}
+	lk := &Lock{
+		key:    LockPrefix + strconv.FormatInt(taskID, 10),
+		token:  l.Owner + "/" + rand.Text(),
+		rdb:    l.RDB,
+		lost:   make(chan struct{}),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		forget: forget,
+	}
+	leftover := "" // the prefix of this worker's leftover locks; none without an Owner
+	if l.Owner != "" {
+		leftover = l.Owner + "/"
+	}
+	ok, err := acquireScript.Run(ctx, l.RDB, []string{lk.key}, leftover, lk.token, ttl.Milliseconds()).Bool()
 	if err != nil {
+		forget()
 		return nil, fmt.Errorf("lock task %d: %w", taskID, err)
 	}
 	if !ok {
+		forget()
 		return nil, ErrLocked
 	}
 	log := l.Log
@@ -117,14 +160,24 @@ func (lk *Lock) renew(ttl time.Duration, log *zap.Logger) {
 	}
 }
 
-// Release stops the renewal and frees the lock if it is still ours.
+// Release stops the renewal and frees the lock if it is still ours. While
+// Redis does not answer it tries again, until ctx ends: a lock left behind
+// would make the task's next job wait for it to expire.
 func (lk *Lock) Release(ctx context.Context) error {
 	close(lk.stop)
 	<-lk.done
-	if err := releaseScript.Run(ctx, lk.rdb, []string{lk.key}, lk.token).Err(); err != nil {
-		return fmt.Errorf("release %s: %w", lk.key, err)
+	defer lk.forget()
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := releaseScript.Run(ctx, lk.rdb, []string{lk.key}, lk.token).Err()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("release %s: %w", lk.key, err)
+		case <-time.After(wait):
+		}
 	}
-	return nil
 }
 
 // freeScript deletes the locks among KEYS whose owner (the value's part before

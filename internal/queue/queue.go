@@ -9,6 +9,8 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,12 +25,31 @@ const DeadKey = "dl:dead"
 // ProcessingKey is the processing list of the worker with the given id.
 func ProcessingKey(workerID string) string { return "dl:processing:" + workerID }
 
-// Dead is one entry of the dead-letter list, as contract section 1 spells it.
+// Dead is one entry of the dead-letter list, as contract section 1 spells it. A
+// payload over MaxDeadPayload bytes is kept cut to that size, with its whole size
+// and SHA-256, so that a hostile giant job cannot blow up the dead list.
 type Dead struct {
-	Payload string `json:"payload"`
-	Reason  string `json:"reason"`
-	At      string `json:"at"`
-	Worker  string `json:"worker"`
+	Payload   string `json:"payload"`
+	Reason    string `json:"reason"`
+	At        string `json:"at"`
+	Worker    string `json:"worker"`
+	Truncated bool   `json:"truncated,omitempty"`
+	Size      int    `json:"size,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+}
+
+// MaxDeadPayload is the most of a payload a dead-letter entry keeps (the job
+// size limit: a longer job was refused for its size).
+const MaxDeadPayload = 64 << 10
+
+// deadEntry builds the dead-letter entry of payload.
+func deadEntry(payload, reason, worker string, at time.Time) Dead {
+	d := Dead{Payload: payload, Reason: reason, At: at.UTC().Format(time.RFC3339), Worker: worker}
+	if len(payload) > MaxDeadPayload {
+		sum := sha256.Sum256([]byte(payload))
+		d.Payload, d.Truncated, d.Size, d.SHA256 = payload[:MaxDeadPayload], true, len(payload), hex.EncodeToString(sum[:])
+	}
+	return d
 }
 
 // Client is the queue as one worker sees it.
@@ -75,6 +96,31 @@ func (c *Client) Ack(ctx context.Context, payload string) error {
 	return nil
 }
 
+// AckFetch removes done, whose task has ended, from the processing list and moves
+// the oldest job of the queue into it, in one round trip and atomically (LREM and
+// a non-blocking LMOVE in one MULTI/EXEC): the jobs in hand never outnumber those
+// before. It does not block: it returns "" when the queue is empty, and the ack is
+// done then too. After an error the caller settles done again (removing a job that
+// is gone already is harmless).
+//
+// A transaction rather than a script: Redis runs it for less CPU than a Lua call,
+// and on a busy queue Redis's CPU is what bounds the jobs a second.
+func (c *Client) AckFetch(ctx context.Context, done string) (string, error) {
+	var next *redis.StringCmd
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LRem(ctx, c.processing, 1, done)
+		next = p.LMove(ctx, c.queue, c.processing, "RIGHT", "LEFT")
+		return nil
+	})
+	if errors.Is(err, redis.Nil) { // LMOVE found the queue empty; LREM ran
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("ack and fetch from %s: %w", c.queue, err)
+	}
+	return next.Val(), nil
+}
+
 // Requeue puts an unfinished job back at the head of the queue (it is taken next)
 // and removes it from the processing list, atomically.
 func (c *Client) Requeue(ctx context.Context, payload string) error {
@@ -92,7 +138,7 @@ func (c *Client) Requeue(ctx context.Context, payload string) error {
 // DeadLetter moves a job to the dead-letter list with the reason it was rejected,
 // atomically with its removal from the processing list.
 func (c *Client) DeadLetter(ctx context.Context, payload, reason string, at time.Time) error {
-	entry, err := json.Marshal(Dead{Payload: payload, Reason: reason, At: at.UTC().Format(time.RFC3339), Worker: c.worker})
+	entry, err := json.Marshal(deadEntry(payload, reason, c.worker, at))
 	if err != nil {
 		return fmt.Errorf("dead letter: %w", err)
 	}

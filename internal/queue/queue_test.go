@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +137,50 @@ func TestRecoverOwnKeepsOrder(t *testing.T) {
 
 func redisZ(t time.Time, member string) redis.Z {
 	return redis.Z{Score: float64(t.UnixMilli()), Member: member}
+}
+
+func TestAckFetch(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	rdb.LPush(ctx, "q", "a", "b")
+	a, _ := q.Fetch(ctx, time.Second)
+	b, err := q.AckFetch(ctx, a)
+	if err != nil || b != "b" {
+		t.Fatalf("AckFetch(a) = %q, %v; want b", b, err)
+	}
+	if l := rdb.LRange(ctx, q.Processing(), 0, -1).Val(); !reflect.DeepEqual(l, []string{"b"}) {
+		t.Fatalf("processing after AckFetch = %v, want [b]", l)
+	}
+	// An empty queue: the ack is done all the same.
+	next, err := q.AckFetch(ctx, b)
+	if err != nil || next != "" {
+		t.Fatalf("AckFetch on an empty queue = %q, %v", next, err)
+	}
+	if n := rdb.LLen(ctx, q.Processing()).Val(); n != 0 {
+		t.Fatalf("processing holds %d after the last ack", n)
+	}
+}
+
+func TestDeadLetterOfAGiantJobIsBounded(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	giant := `{"taskId": 1, "pad": "` + strings.Repeat("\x01", 1<<20) + `"}`
+	rdb.LPush(ctx, "q", giant)
+	p, _ := q.Fetch(ctx, time.Second)
+	if err := q.DeadLetter(ctx, p, "payload too large", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	raw := rdb.LIndex(ctx, DeadKey, 0).Val()
+	if len(raw) > 8*MaxDeadPayload {
+		t.Fatalf("dead entry of %d bytes for a giant job", len(raw))
+	}
+	d, _ := DeadEntries(ctx, rdb, 1)
+	if !d[0].Truncated || d[0].Size != len(giant) || len(d[0].SHA256) != 64 || !strings.HasPrefix(giant, d[0].Payload) {
+		t.Fatalf("entry = truncated %v size %d sha %q", d[0].Truncated, d[0].Size, d[0].SHA256)
+	}
+	if rdb.LLen(ctx, q.Processing()).Val() != 0 {
+		t.Fatal("giant job left in the processing list")
+	}
 }

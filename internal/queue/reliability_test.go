@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/coursedl/worker/internal/testutil"
@@ -261,5 +262,172 @@ func TestFreeLocksOfDeadOwner(t *testing.T) {
 	}
 	if _, err := dead.Acquire(ctx, 2); !errors.Is(err, ErrLocked) {
 		t.Fatalf("another owner's lock freed (w1 is a prefix of w10): %v", err)
+	}
+}
+
+// commandCounter counts the commands a client sends that succeed, by name,
+// alone or in a pipeline or transaction (an LMOVE that found its list empty does
+// not count), and calls after (when set) with the name of each command sent
+// alone, or of the last one of a pipeline ("exec" for a transaction), once it
+// has been answered.
+type commandCounter struct {
+	mu    sync.Mutex
+	n     map[string]int
+	after func(name string)
+}
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		c.seen(cmds...)
+		return err
+	}
+}
+
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		c.seen(cmd)
+		return err
+	}
+}
+
+func (c *commandCounter) seen(cmds ...redis.Cmder) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	for _, cmd := range cmds {
+		if cmd.Err() == nil {
+			c.n[cmd.Name()]++
+		}
+	}
+	after := c.after
+	c.mu.Unlock()
+	if after != nil && len(cmds) > 0 {
+		after(cmds[len(cmds)-1].Name())
+	}
+}
+
+func (c *commandCounter) count(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[name]
+}
+
+// A busy queue costs one round trip a job: a task that ends with Ack takes the
+// next job as it acknowledges its own, and the blocking fetch is used once.
+func TestConsumerChainsAckedJobs(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	counter := &commandCounter{}
+	rdb.AddHook(counter)
+	q := New(rdb, "q", "w1")
+	for _, j := range []string{"1", "2", "3", "4", "5"} {
+		rdb.LPush(ctx, "q", j)
+	}
+	var mu sync.Mutex
+	var order []string
+	var blmoves, lmoves int
+	allDone := make(chan struct{})
+	c := &Consumer{Queue: q, Concurrency: 1, Log: zaptest.NewLogger(t),
+		Handler: handlerFunc(func(_ context.Context, p string) Result {
+			if n := rdb.LLen(ctx, q.Processing()).Val(); n != 1 {
+				t.Errorf("job %s: %d jobs in hand, want 1", p, n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, p)
+			if p == "5" {
+				blmoves, lmoves = counter.count("blmove"), counter.count("lmove")
+				close(allDone)
+			}
+			return Result{Outcome: Ack}
+		})}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	select {
+	case <-allDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the five jobs were not handled")
+	}
+	testutil.Eventually(t, 3*time.Second, func() bool { return rdb.LLen(ctx, q.Processing()).Val() == 0 }, "last job acknowledged")
+	cancel()
+	<-done
+	if !reflect.DeepEqual(order, []string{"1", "2", "3", "4", "5"}) {
+		t.Fatalf("order %v, want FIFO", order)
+	}
+	if blmoves != 1 || lmoves != 4 {
+		t.Fatalf("before the fifth job: %d BLMOVE and %d ack-and-fetch calls, want 1 and 4", blmoves, lmoves)
+	}
+}
+
+// Once the stop has begun, an acknowledged job's slot takes no other.
+func TestConsumerStopEndsChain(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	for _, j := range []string{"1", "2", "3", "4", "5"} {
+		rdb.LPush(ctx, "q", j)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var handled []string
+	c := &Consumer{Queue: q, Concurrency: 1, Log: zaptest.NewLogger(t),
+		Handler: handlerFunc(func(_ context.Context, p string) Result {
+			handled = append(handled, p)
+			if p == "2" {
+				cancel() // the stop begins while job 2 runs
+			}
+			return Result{Outcome: Ack}
+		})}
+	if err := c.Run(rctx); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(handled, []string{"1", "2"}) {
+		t.Fatalf("handled %v, want 1 and 2", handled)
+	}
+	if l := rdb.LRange(ctx, "q", 0, -1).Val(); !reflect.DeepEqual(l, []string{"5", "4", "3"}) {
+		t.Fatalf("queue after stop = %v, want 3, 4, 5 left in order", l)
+	}
+	if n := rdb.LLen(ctx, q.Processing()).Val(); n != 0 {
+		t.Fatalf("processing holds %d after stop", n)
+	}
+}
+
+// A job taken by AckFetch just as the stop begins goes back to the head of the
+// queue without being run.
+func TestConsumerRequeuesJobTakenAsStopBegins(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	rctx, cancel := context.WithCancel(ctx)
+	rdb.AddHook(&commandCounter{after: func(name string) {
+		if name == "exec" {
+			cancel() // the stop begins while AckFetch's reply is on its way
+		}
+	}})
+	q := New(rdb, "q", "w1")
+	for _, j := range []string{"1", "2", "3"} {
+		rdb.LPush(ctx, "q", j)
+	}
+	var handled []string
+	c := &Consumer{Queue: q, Concurrency: 1, Log: zaptest.NewLogger(t),
+		Handler: handlerFunc(func(_ context.Context, p string) Result {
+			handled = append(handled, p)
+			return Result{Outcome: Ack}
+		})}
+	if err := c.Run(rctx); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(handled, []string{"1"}) {
+		t.Fatalf("handled %v, want only 1", handled)
+	}
+	if l := rdb.LRange(ctx, "q", 0, -1).Val(); !reflect.DeepEqual(l, []string{"3", "2"}) {
+		t.Fatalf("queue after stop = %v, want 2 back at the head, then 3", l)
+	}
+	if n := rdb.LLen(ctx, q.Processing()).Val(); n != 0 {
+		t.Fatalf("processing holds %d after stop", n)
 	}
 }

@@ -11,3 +11,14 @@ func TestLineDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Line makes %.2f allocations per call, want 0", n)
 	}
 }
+
+func TestLinesDoesNotAllocate(t *testing.T) {
+	l, _ := openLog(t, Options{MaxSizeMB: 10}, 1)
+	batch := make([][]byte, 650)
+	for i := range batch {
+		batch[i] = benchLine
+	}
+	if n := testing.AllocsPerRun(1000, func() { l.Lines(SourceDownload, batch) }); n != 0 {
+		t.Fatalf("Lines makes %.2f allocations per call, want 0", n)
+	}
+}

@@ -27,6 +27,21 @@ func BenchmarkLine(b *testing.B) {
 	}
 }
 
+// BenchmarkLines is BenchmarkLine with the lines handed over as the process
+// package reads them: about 650 lines of 100 bytes to a 64 KiB read.
+func BenchmarkLines(b *testing.B) {
+	l, _ := openLog(b, Options{MaxSizeMB: 10, MaxBackups: 1}, 1)
+	batch := make([][]byte, (64<<10)/len(benchLine))
+	for i := range batch {
+		batch[i] = benchLine
+	}
+	b.SetBytes(int64(len(benchLine) * len(batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Lines(SourceDownload, batch)
+	}
+}
+
 // BenchmarkLineParallel is BenchmarkLine with every CPU writing to one log.
 func BenchmarkLineParallel(b *testing.B) {
 	l, _ := openLog(b, Options{MaxSizeMB: 10, MaxBackups: 1}, 1)

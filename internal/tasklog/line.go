@@ -12,6 +12,53 @@ import (
 // tab is written escaped (`\r`, `\n`, `\x1b`), so one call is one physical
 // line; text beyond 64 KiB is cut off. Line never fails: see Close.
 func (l *Log) Line(source string, text []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.prefixLocked(source)
+	l.appendLocked(text)
+	if len(l.buf) >= flushSize {
+		l.flushLocked()
+		return
+	}
+	l.armLocked()
+}
+
+// Lines adds lines from source, each as Line does, all stamped with one reading
+// of the clock: they came in together (one read of a child's output, see
+// process.Spec.OnLines). A flood of output costs a lock and a clock reading a
+// batch, not a line.
+func (l *Log) Lines(source string, lines [][]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || len(lines) == 0 {
+		return
+	}
+	l.prefixLocked(source)
+	for _, text := range lines {
+		l.appendLocked(text)
+		if len(l.buf) >= flushSize {
+			l.flushLocked()
+		}
+	}
+	if len(l.buf) > 0 {
+		l.armLocked()
+	}
+}
+
+// prefixLocked renders the start of the next lines, "<time> [<source>] ", with
+// the time now; l.mu is held.
+func (l *Log) prefixLocked(source string) {
+	l.prefix = l.appendStamp(l.prefix[:0], l.now())
+	l.prefix = append(l.prefix, " ["...)
+	l.prefix = appendTag(l.prefix, source)
+	l.prefix = append(l.prefix, "] "...)
+}
+
+// appendLocked appends one line: the prefix, then text cleaned; l.mu is held.
+func (l *Log) appendLocked(text []byte) {
 	for n := len(text); n > 0 && (text[n-1] == '\n' || text[n-1] == '\r'); n-- {
 		text = text[:n-1]
 	}
@@ -20,16 +67,7 @@ func (l *Log) Line(source string, text []byte) {
 		cut = len(text) - maxText
 		text = text[:maxText]
 	}
-
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return
-	}
-	l.appendStamp(l.now())
-	l.buf = append(l.buf, " ["...)
-	l.buf = appendTag(l.buf, source)
-	l.buf = append(l.buf, "] "...)
+	l.buf = append(l.buf, l.prefix...)
 	l.buf = appendClean(l.buf, text)
 	if cut > 0 {
 		l.buf = append(l.buf, " [cut "...)
@@ -37,11 +75,6 @@ func (l *Log) Line(source string, text []byte) {
 		l.buf = append(l.buf, " bytes]"...)
 	}
 	l.buf = append(l.buf, '\n')
-	if len(l.buf) >= flushSize {
-		l.flushLocked()
-		return
-	}
-	l.armLocked()
 }
 
 // Printf adds a line of the worker's own (source "worker").
@@ -49,17 +82,17 @@ func (l *Log) Printf(format string, args ...any) {
 	l.Line(SourceWorker, fmt.Appendf(nil, format, args...))
 }
 
-// appendStamp appends t as "2006-01-02T15:04:05.000Z" in UTC, rendering the
-// date and time only when the second changes; l.mu is held.
-func (l *Log) appendStamp(t time.Time) {
+// appendStamp appends t to dst as "2006-01-02T15:04:05.000Z" in UTC, rendering
+// the date and time only when the second changes; l.mu is held.
+func (l *Log) appendStamp(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	if sec := t.Unix(); sec != l.sec || len(l.secText) == 0 {
 		l.secText = t.AppendFormat(l.secText[:0], "2006-01-02T15:04:05")
 		l.sec = sec
 	}
 	ms := t.Nanosecond() / int(time.Millisecond)
-	l.buf = append(l.buf, l.secText...)
-	l.buf = append(l.buf, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	dst = append(dst, l.secText...)
+	return append(dst, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 // appendClean appends text with every control character but tab escaped:

@@ -114,3 +114,37 @@ func FuzzAppendClean(f *testing.F) {
 		}
 	})
 }
+
+// Lines writes each line as Line would, all with one stamp, however many
+// buffers they fill.
+func TestLinesFormat(t *testing.T) {
+	at := time.Date(2026, 11, 28, 21, 0, 0, 123_456_789, time.FixedZone("CET", 3600))
+	calls := 0
+	clock := func() time.Time { calls++; return at }
+	l, path := openLog(t, Options{Now: clock}, 17)
+	batch := [][]byte{[]byte("a\r\n"), []byte("\x1b[0mb"), []byte(strings.Repeat("x", maxText+1))}
+	for i := range 1000 { // well past flushSize
+		batch = append(batch, fmt.Appendf(nil, "line %d", i))
+	}
+	l.Lines(SourceDownloadStderr, batch)
+	l.Lines(SourceDownload, nil)
+	closeLog(t, l)
+	l.Lines(SourceDownload, [][]byte{[]byte("after close")})
+	if calls != 1 {
+		t.Errorf("the clock was read %d times for one batch", calls)
+	}
+	const prefix = "2026-11-28T20:00:00.123Z [download:stderr] "
+	want := []string{prefix + "a", prefix + `\x1b[0mb`, prefix + strings.Repeat("x", maxText) + " [cut 1 bytes]"}
+	for i := range 1000 {
+		want = append(want, fmt.Sprintf("%sline %d", prefix, i))
+	}
+	got := lines(t, path)
+	if len(got) != len(want) {
+		t.Fatalf("%d lines, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line %d = %.100q, want %.100q", i, got[i], want[i])
+		}
+	}
+}

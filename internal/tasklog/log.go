@@ -73,6 +73,7 @@ type Log struct {
 	buf     []byte // lines not yet written, whole lines only
 	sec     int64  // Unix second that secText renders
 	secText []byte // "2006-01-02T15:04:05" of sec, in UTC
+	prefix  []byte // "<time> [<source>] " of the lines being added
 	timer   *time.Timer
 	armed   bool // timer will flush buf
 	err     error

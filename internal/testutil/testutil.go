@@ -46,10 +46,22 @@ func Redis(t testing.TB) *redis.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	c, release, err := OpenRedis(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return c
+}
+
+// OpenRedis is Redis for a program that is not a test (cmd/bench): it waits
+// until a database is free or ctx ends. release closes the client and frees the
+// database.
+func OpenRedis(ctx context.Context) (c *redis.Client, release func(), err error) {
 	admin := redis.NewClient(&redis.Options{Addr: RedisAddr()})
-	t.Cleanup(func() { _ = admin.Close() })
 	if err := admin.Ping(ctx).Err(); err != nil {
-		t.Fatalf("redis at %s: %v; %s", RedisAddr(), err, hint)
+		_ = admin.Close()
+		return nil, nil, fmt.Errorf("redis at %s: %w; %s", RedisAddr(), err, hint)
 	}
 	token := randomHex()
 	for {
@@ -57,26 +69,32 @@ func Redis(t testing.TB) *redis.Client {
 			key := fmt.Sprintf("testutil:lock:%d", db)
 			ok, err := admin.SetNX(ctx, key, token, 10*time.Minute).Result()
 			if err != nil {
-				t.Fatalf("redis lock: %v", err)
+				_ = admin.Close()
+				return nil, nil, fmt.Errorf("redis lock: %w", err)
 			}
 			if !ok {
 				continue
 			}
 			c := redis.NewClient(&redis.Options{Addr: RedisAddr(), DB: db})
 			if err := c.FlushDB(ctx).Err(); err != nil {
-				t.Fatalf("redis flushdb: %v", err)
+				_ = c.Close()
+				admin.Del(context.Background(), key)
+				_ = admin.Close()
+				return nil, nil, fmt.Errorf("redis flushdb: %w", err)
 			}
-			t.Cleanup(func() {
+			release := func() {
 				_ = c.Close()
 				if v, _ := admin.Get(context.Background(), key).Result(); v == token {
 					admin.Del(context.Background(), key)
 				}
-			})
-			return c
+				_ = admin.Close()
+			}
+			return c, release, nil
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no free test redis database within 60 s")
+			_ = admin.Close()
+			return nil, nil, fmt.Errorf("no free test redis database: %w", ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -91,58 +109,75 @@ func RedisDB(c *redis.Client) int { return c.Options().DB }
 // The database is dropped when the test ends.
 func MySQL(t testing.TB) (*sqlx.DB, string) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, dsn, drop, err := OpenMySQL(ctx, filepath.Join(Root(t), "deploy", "schema.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	return db, dsn
+}
+
+// OpenMySQL is MySQL for a program that is not a test (cmd/bench), with the
+// schema file at schemaPath. drop closes the handle and drops the database.
+func OpenMySQL(ctx context.Context, schemaPath string) (db *sqlx.DB, dsn string, drop func(), err error) {
 	cfg, err := mysql.ParseDSN(MySQLDSN())
 	if err != nil {
-		t.Fatalf("TEST_MYSQL_DSN: %v", err)
+		return nil, "", nil, fmt.Errorf("TEST_MYSQL_DSN: %w", err)
 	}
 	admin, err := sqlx.Open("mysql", cfg.FormatDSN())
 	if err != nil {
-		t.Fatalf("mysql: %v", err)
+		return nil, "", nil, fmt.Errorf("mysql: %w", err)
 	}
 	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("mysql at %s: %v; %s", cfg.Addr, err, hint)
+		return nil, "", nil, fmt.Errorf("mysql at %s: %w; %s", cfg.Addr, err, hint)
+	}
+	schema, err := os.ReadFile(schemaPath)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("schema: %w", err)
 	}
 	name := "t_" + randomHex()
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
+		return nil, "", nil, fmt.Errorf("create database: %w", err)
+	}
+	dropDB := func() {
+		if a, err := sqlx.Open("mysql", MySQLDSN()); err == nil {
+			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name)
+			_ = a.Close()
+		}
+	}
+	fail := func(format string, err error) (*sqlx.DB, string, func(), error) {
+		dropDB()
+		return nil, "", nil, fmt.Errorf(format, err)
 	}
 	cfg.DBName = name
 	cfg.MultiStatements = true
 	withSchema, err := sqlx.Open("mysql", cfg.FormatDSN())
 	if err != nil {
-		t.Fatalf("mysql: %v", err)
+		return fail("mysql: %w", err)
 	}
 	defer withSchema.Close()
-	schema, err := os.ReadFile(filepath.Join(Root(t), "deploy", "schema.sql"))
-	if err != nil {
-		t.Fatalf("schema: %v", err)
-	}
 	if _, err := withSchema.ExecContext(ctx, string(schema)); err != nil {
-		t.Fatalf("load schema: %v", err)
+		return fail("load schema: %w", err)
 	}
 	offset := 1_000_000 + binary.BigEndian.Uint32(randomBytes(4))%1_000_000_000
 	if _, err := withSchema.ExecContext(ctx, fmt.Sprintf("ALTER TABLE download_tasks AUTO_INCREMENT = %d", offset)); err != nil {
-		t.Fatalf("auto increment: %v", err)
+		return fail("auto increment: %w", err)
 	}
 	cfg.MultiStatements = false
 	cfg.ParseTime = true
-	dsn := cfg.FormatDSN()
-	db, err := sqlx.Open("mysql", dsn)
+	dsn = cfg.FormatDSN()
+	db, err = sqlx.Open("mysql", dsn)
 	if err != nil {
-		t.Fatalf("mysql: %v", err)
+		return fail("mysql: %w", err)
 	}
-	t.Cleanup(func() {
+	drop = func() {
 		_ = db.Close()
-		drop, err := sqlx.Open("mysql", MySQLDSN())
-		if err == nil {
-			_, _ = drop.Exec("DROP DATABASE IF EXISTS " + name)
-			_ = drop.Close()
-		}
-	})
-	return db, dsn
+		dropDB()
+	}
+	return db, dsn, drop, nil
 }
 
 // Root is the repository's top folder (the one holding go.mod).

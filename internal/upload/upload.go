@@ -41,8 +41,9 @@ type Request struct {
 
 // Result says where the files went.
 type Result struct {
-	Dest string // the rclone destination, expanded
-	URL  string // the shareable link
+	Dest string        // the rclone destination, expanded
+	URL  string        // the shareable link
+	Ran  time.Duration // how long rclone ran, the move and the link together
 }
 
 // Error is a failed rclone run, classified by exit code.
@@ -73,13 +74,23 @@ func (e *Error) Temporary() bool {
 
 // Upload moves the contents of req.Source to the expanded destination, then finds
 // the link. onLine receives every line rclone prints.
+//
+// The source must be a real directory, not a symlink: the downloader ran with the
+// worker's rights and may have left anything in the task's folder, and rclone
+// would otherwise move the files of wherever the link points. Inside it, rclone
+// runs without -L/--copy-links, so symlinks are skipped, never followed.
 func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.Stream, []byte)) (Result, error) {
-	res := Result{Dest: fill(u.Dest, req, identity)}
+	if fi, err := os.Lstat(req.Source); err != nil {
+		return Result{}, fmt.Errorf("upload task %d: source: %w", req.TaskID, err)
+	} else if !fi.IsDir() {
+		return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, kind(fi.Mode()))
+	}
+	res := Result{Dest: fill(u.Dest, req, segment)}
 	args := u.common()
 	args = append(args, "move", req.Source, res.Dest,
 		"--use-json-log", "--stats", "1s", "-v",
 		"--delete-empty-src-dirs", "--create-empty-src-dirs")
-	_, err := process.Run(ctx, process.Spec{
+	move, err := process.Run(ctx, process.Spec{
 		Path:      u.Rclone,
 		Args:      args,
 		Env:       u.env(),
@@ -87,10 +98,12 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 		KillGrace: u.KillGrace,
 		OnLine:    onLine,
 	})
+	res.Ran = move.Duration
 	if err != nil {
 		return res, &Error{Op: "move", ExitCode: exitCode(err), Err: err}
 	}
-	link, err := u.link(ctx, res.Dest, onLine)
+	link, ran, err := u.link(ctx, res.Dest, onLine)
+	res.Ran += ran
 	switch {
 	case link != "":
 		res.URL = link
@@ -104,14 +117,15 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 	return res, nil
 }
 
-// link asks rclone for a shareable URL of dest; "" when link is off.
-func (u *Uploader) link(ctx context.Context, dest string, onLine func(process.Stream, []byte)) (string, error) {
+// link asks rclone for a shareable URL of dest; "" when link is off. It also
+// returns how long rclone ran.
+func (u *Uploader) link(ctx context.Context, dest string, onLine func(process.Stream, []byte)) (string, time.Duration, error) {
 	if !u.Link {
-		return "", nil
+		return "", 0, nil
 	}
 	var out bytes.Buffer
 	args := append(u.common(), "link", dest)
-	_, err := process.Run(ctx, process.Spec{
+	run, err := process.Run(ctx, process.Spec{
 		Path:    u.Rclone,
 		Args:    args,
 		Env:     u.env(),
@@ -128,13 +142,13 @@ func (u *Uploader) link(ctx context.Context, dest string, onLine func(process.St
 		},
 	})
 	if err != nil {
-		return "", &Error{Op: "link", ExitCode: exitCode(err), Err: err}
+		return "", run.Duration, &Error{Op: "link", ExitCode: exitCode(err), Err: err}
 	}
 	link := strings.TrimSpace(out.String())
 	if u, err := url.Parse(link); err != nil || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", &Error{Op: "link", Err: fmt.Errorf("not a URL: %.200q", link)}
+		return "", run.Duration, &Error{Op: "link", Err: fmt.Errorf("not a URL: %.200q", link)}
 	}
-	return link, nil
+	return link, run.Duration, nil
 }
 
 func (u *Uploader) common() []string {
@@ -163,7 +177,26 @@ func fill(tmpl string, req Request, esc func(string) string) string {
 	).Replace(tmpl)
 }
 
-func identity(s string) string { return s }
+// segment keeps a value within one segment of an rclone path: '/' and '\\'
+// become '_', and "." or ".." (which no valid {folder} or e-mail is) become "_".
+// {folder} is safe already (download.Sanitize); an e-mail address may hold '/'.
+func segment(s string) string {
+	if s == "." || s == ".." {
+		return "_"
+	}
+	return strings.NewReplacer("/", "_", "\\", "_").Replace(s)
+}
+
+// kind names a file mode for an error.
+func kind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "symlink"
+	case m.IsRegular():
+		return "file"
+	}
+	return "special file"
+}
 
 func exitCode(err error) int {
 	var pe *process.ExitError

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/coursedl/worker/internal/testutil"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metric returns the value of the sample whose line starts with name (labels
+// included), or -1.
+func metric(body, name string) float64 {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+// Metrics and health endpoints scraped during a real task.
+func TestMetricsDuringATask(t *testing.T) {
+	e := newEnv(t)
+	e.fake("slow")
+	e.settings["WORKER_DOWNLOAD_ENV"] = `["FAKE_SLOW_SECONDS=2"]`
+	e.settings["WORKER_METRICS_LISTEN"] = "127.0.0.1:0"
+	e.start()
+	base := "http://" + e.app.MetricsAddr()
+
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d", code)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d: %s", code, body)
+	}
+	id, payload := e.task(true, "/c/x.mp4")
+	e.push(payload)
+	testutil.Eventually(t, 20*time.Second, func() bool { return e.row(id).Status == "downloading" }, "download started")
+	_, body := get(t, base+"/metrics")
+	if v := metric(body, "coursedl_tasks_in_flight"); v != 1 {
+		t.Errorf("tasks_in_flight = %v during the task\n", v)
+	}
+	if v := metric(body, "coursedl_tasks_started_total"); v != 1 {
+		t.Errorf("tasks_started_total = %v", v)
+	}
+	for _, name := range []string{"coursedl_queue_depth", "coursedl_dead_letter_depth", "coursedl_delayed_depth", "coursedl_outbox_depth", "go_goroutines", "process_resident_memory_bytes"} {
+		if metric(body, name) < 0 {
+			t.Errorf("no %s in /metrics", name)
+		}
+	}
+
+	e.waitStatus(id, "completed", 30*time.Second)
+	e.hook.accepted(t, id)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		_, body = get(t, base+"/metrics")
+		return metric(body, `coursedl_webhook_deliveries_total{result="delivered"}`) == 1
+	}, "webhook delivery counted")
+	checks := map[string]float64{
+		`coursedl_tasks_ended_total{result="completed"}`:            1,
+		`coursedl_stage_duration_seconds_count{stage="download"}`:   1,
+		`coursedl_stage_duration_seconds_count{stage="upload"}`:     1,
+		`coursedl_stage_duration_seconds_count{stage="enrollment"}`: 1,
+		`coursedl_tasks_in_flight`:                                  0,
+	}
+	for name, want := range checks {
+		if got := metric(body, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if metric(body, `coursedl_transfer_bytes_total{direction="downloaded"}`) <= 0 {
+		t.Error("no downloaded bytes counted")
+	}
+}

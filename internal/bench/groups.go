@@ -1,0 +1,276 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// group is a set of figures measured together.
+type group struct {
+	name string
+	run  func(ctx context.Context, b *Bench) error
+}
+
+// groups in the order they run.
+var groups = []group{
+	{"queue", func(ctx context.Context, b *Bench) error { return b.queueFigures(ctx) }},
+	{"tasks", func(ctx context.Context, b *Bench) error { return b.taskFigures(ctx) }},
+	{"stream", func(ctx context.Context, b *Bench) error { return b.streamFigures(ctx) }},
+	{"process", func(ctx context.Context, b *Bench) error { return b.processFigures(ctx) }},
+	{"stats", func(ctx context.Context, b *Bench) error { return b.statsFigures(ctx) }},
+}
+
+// Groups lists the names of the groups, for the -only flag.
+func Groups() []string {
+	out := make([]string, len(groups))
+	for i, g := range groups {
+		out[i] = g.name
+	}
+	return out
+}
+
+// queueFigures: queue_jobs_per_s, queue_vs_naive_ratio.
+func (b *Bench) queueFigures(ctx context.Context) error {
+	rounds, jobs := 7, 40_000
+	if b.opts.Quick {
+		rounds, jobs = 2, 10_000
+	}
+	naive, real, err := b.queueRounds(ctx, rounds, jobs)
+	if err != nil {
+		return err
+	}
+	r := ratios(real, naive)
+	b.add(Figure{Name: "queue_jobs_per_s", Value: median(real), Unit: "jobs/s",
+		Note: fmt.Sprintf("median of %d rounds of %d jobs, 16 consumers, no-op handler; naive BRPOP loop %.0f jobs/s", rounds, jobs, median(naive))})
+	b.add(Figure{Name: "queue_vs_naive_ratio", Value: median(r), Unit: "ratio", Decimals: 2, Target: AtLeast(0.6),
+		Note: "median of per-round ratios: " + spread(r, 2)})
+	return nil
+}
+
+// taskFigures: task_overhead_p50_ms, task_overhead_p99_ms, pipeline_tasks_per_s,
+// pipeline_vs_floor_ratio.
+func (b *Bench) taskFigures(ctx context.Context) error {
+	tasks, rounds, perRound := 200, 4, 40
+	if b.opts.Quick {
+		tasks, rounds, perRound = 20, 1, 12
+	}
+	hook, err := newHookServer()
+	if err != nil {
+		return err
+	}
+	defer hook.Close()
+	lessonFile := filepath.Join(b.dir, "lesson.txt")
+	if err := os.WriteFile(lessonFile, []byte("lesson\n"), 0o640); err != nil {
+		return err
+	}
+	download := []string{"install", "-D", lessonFile, "{dir}/Course/a.txt"}
+	w, err := b.startWorker(ctx, workerSetup{name: "tasks", concurrency: taskConcurrency, download: download, hookURL: hook.URL()})
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	if err := w.waitUp(ctx, b.rdb); err != nil {
+		return err
+	}
+	if _, err := b.overheads(ctx, w, hook, 5); err != nil { // warm-up: connections, scripts
+		return err
+	}
+	oh, err := b.overheads(ctx, w, hook, tasks)
+	if err != nil {
+		return err
+	}
+	b.progressf("task overhead over %d tasks: p50 %.2f ms, p99 %.2f ms, max %.2f ms", tasks, quantile(oh, 0.5), quantile(oh, 0.99), quantile(oh, 1))
+	note := fmt.Sprintf("%d tasks one at a time: push to webhook received, minus downloader and rclone run time", tasks)
+	b.add(Figure{Name: "task_overhead_p50_ms", Value: quantile(oh, 0.5), Unit: "ms", Decimals: 2, Target: AtMost(5), Note: note})
+	b.add(Figure{Name: "task_overhead_p99_ms", Value: quantile(oh, 0.99), Unit: "ms", Decimals: 2, Target: AtMost(20), Note: note})
+
+	fl := &floor{download: download, rclone: []string{"--config", filepath.Join(w.dir, "rclone.conf")}, dir: b.dir}
+	var floors, pipes []float64
+	for i := range rounds {
+		f, err := fl.pass(ctx, perRound)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		p, err := b.pipelinePass(ctx, w, hook, perRound)
+		if err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
+		floors, pipes = append(floors, f), append(pipes, p)
+		b.progressf("pipeline round %d/%d: floor %.1f tasks/s, worker %.1f tasks/s (%.2f)", i+1, rounds, f, p, p/f)
+	}
+	if n := hook.unverified(); n > 0 {
+		return fmt.Errorf("%d webhooks failed verification", n)
+	}
+	r := ratios(pipes, floors)
+	b.add(Figure{Name: "pipeline_tasks_per_s", Value: median(pipes), Unit: "tasks/s", Decimals: 1,
+		Note: fmt.Sprintf("median of %d rounds of %d tasks at concurrency %d; floor (the two subprocesses alone) %.1f tasks/s", rounds, perRound, taskConcurrency, median(floors))})
+	b.add(Figure{Name: "pipeline_vs_floor_ratio", Value: median(r), Unit: "ratio", Decimals: 2, Target: AtLeast(0.8),
+		Note: "median of per-round ratios: " + spread(r, 2)})
+	return w.stop()
+}
+
+// streamFigures: stream_mib_per_s, stream_vs_copy_ratio, stream_rss_growth_mib.
+func (b *Bench) streamFigures(ctx context.Context) error {
+	size, rounds := int64(500<<20), 3
+	if b.opts.Quick {
+		size, rounds = 50<<20, 1
+	}
+	hook, err := newHookServer()
+	if err != nil {
+		return err
+	}
+	defer hook.Close()
+	download := []string{b.opts.Self, ChildArg, "flood", strconv.FormatInt(size, 10), "{dir}"}
+	w, err := b.startWorker(ctx, workerSetup{name: "stream", concurrency: 1, download: download, hookURL: hook.URL()})
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	if err := w.waitUp(ctx, b.rdb); err != nil {
+		return err
+	}
+	var copies, streams []float64
+	var growth int64
+	for i := range rounds {
+		c, err := b.copyPass(ctx, size)
+		if err != nil {
+			return fmt.Errorf("io.Copy reference: %w", err)
+		}
+		s, g, err := b.streamPass(ctx, w, hook, size)
+		if err != nil {
+			return fmt.Errorf("through the worker: %w", err)
+		}
+		copies, streams = append(copies, c), append(streams, s)
+		growth = max(growth, g)
+		b.progressf("stream round %d/%d: io.Copy %.0f MiB/s, worker %.0f MiB/s (%.2f), RSS +%.1f MiB", i+1, rounds, c, s, s/c, mib(g))
+	}
+	r := ratios(streams, copies)
+	b.add(Figure{Name: "stream_mib_per_s", Value: median(streams), Unit: "MiB/s",
+		Note: fmt.Sprintf("median of %d rounds: %d MiB of 100-byte lines, downloader to task log; io.Copy to a file %.0f MiB/s", rounds, size>>20, median(copies))})
+	b.add(Figure{Name: "stream_vs_copy_ratio", Value: median(r), Unit: "ratio", Decimals: 2, Target: AtLeast(0.8),
+		Note: "median of per-round ratios: " + spread(r, 2)})
+	b.add(Figure{Name: "stream_rss_growth_mib", Value: mib(growth), Unit: "MiB", Decimals: 1, Target: AtMost(16),
+		Note: "the worst round: peak RSS during the task (sampled every 10 ms) over RSS before it"})
+	return w.stop()
+}
+
+// processFigures: ready_ms, idle_rss_mib, idle_cpu_percent, busy_rss_mib.
+func (b *Bench) processFigures(ctx context.Context) error {
+	starts, idleFor, busySeconds := 5, 30*time.Second, 5
+	if b.opts.Quick {
+		starts, idleFor, busySeconds = 2, 5*time.Second, 2
+	}
+	hook, err := newHookServer()
+	if err != nil {
+		return err
+	}
+	defer hook.Close()
+	setup := workerSetup{name: "process", concurrency: 16, hookURL: hook.URL(),
+		download: []string{b.opts.Self, ChildArg, "progress", strconv.Itoa(busySeconds), "{dir}"}}
+
+	// Start-up: a fresh process each time; the last one stays for the rest.
+	var readies []float64
+	var w *workerProc
+	defer func() {
+		if w != nil {
+			_ = w.stop()
+		}
+	}()
+	readyNote := ""
+	for i := range starts {
+		if w != nil {
+			if err := w.stop(); err != nil {
+				return err
+			}
+		}
+		if w, err = b.startWorker(ctx, setup); err != nil {
+			return err
+		}
+		d, err := b.readyTime(ctx, w)
+		if errors.Is(err, errNoReadyz) {
+			readyNote = "NA: the worker binary serves no /readyz yet (metrics.listen is not wired)"
+			b.progressf("%s", readyNote)
+			if err := w.waitUp(ctx, b.rdb); err != nil {
+				return err
+			}
+			break
+		}
+		if err != nil {
+			return err
+		}
+		readies = append(readies, ms(d))
+		b.progressf("start %d/%d: /readyz 200 after %.1f ms", i+1, starts, ms(d))
+	}
+	if readyNote == "" {
+		readyNote = fmt.Sprintf("median of %d starts, concurrency 16: process start to the first 200 of /readyz (polled every 2 ms); all: %s",
+			starts, spread(readies, 1))
+		b.add(Figure{Name: "ready_ms", Value: median(readies), Unit: "ms", Decimals: 1, Target: AtMost(300), Note: readyNote})
+	} else {
+		b.add(Figure{Name: "ready_ms", Value: NA, Unit: "ms", Decimals: 1, Target: AtMost(300), Note: readyNote})
+	}
+
+	// Idle.
+	if err := w.waitUp(ctx, b.rdb); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second) // start-up's garbage and connections settle
+	cpu, rss, err := idleUse(ctx, w.pid(), idleFor)
+	if err != nil {
+		return err
+	}
+	b.progressf("idle for %s: %.2f%% CPU, peak RSS %.1f MiB", idleFor, cpu, mib(rss))
+	b.add(Figure{Name: "idle_rss_mib", Value: mib(rss), Unit: "MiB", Decimals: 1, Target: AtMost(25),
+		Note: fmt.Sprintf("peak VmRSS of an idle worker at concurrency 16 over %s", idleFor)})
+	b.add(Figure{Name: "idle_cpu_percent", Value: cpu, Unit: "%", Decimals: 2, Target: AtMost(0.5),
+		Note: fmt.Sprintf("utime+stime of an idle worker over %s, in %% of one core", idleFor)})
+
+	// Busy: 16 tasks at once, each downloader printing progress lines.
+	tasks, err := b.newTasks(ctx, 16)
+	if err != nil {
+		return err
+	}
+	sampler := sampleRSS(w.pid(), 20*time.Millisecond)
+	if err := b.push(ctx, tasks...); err != nil {
+		sampler.Peak()
+		return err
+	}
+	err = await(ctx, w, hook, tasks...)
+	peak, rssErr := sampler.Peak()
+	if err := errors.Join(err, rssErr); err != nil {
+		return err
+	}
+	b.progressf("16 tasks in flight: peak RSS %.1f MiB", mib(peak))
+	b.add(Figure{Name: "busy_rss_mib", Value: mib(peak), Unit: "MiB", Decimals: 1, Target: AtMost(64),
+		Note: fmt.Sprintf("peak VmRSS while 16 tasks run at once (downloaders printing progress for %d s, then rclone)", busySeconds)})
+	return w.stop()
+}
+
+// statsFigures: stats_ms_100k.
+func (b *Bench) statsFigures(ctx context.Context) error {
+	const jobs = 100_000
+	if b.opts.WorkerCtl == "" {
+		b.add(Figure{Name: "stats_ms_100k", Value: NA, Unit: "ms", Decimals: 1, Target: AtMost(50), Note: "NA: no workerctl binary"})
+		return nil
+	}
+	if _, err := os.Stat(b.opts.WorkerCtl); err != nil {
+		b.add(Figure{Name: "stats_ms_100k", Value: NA, Unit: "ms", Decimals: 1, Target: AtMost(50),
+			Note: "NA: no workerctl binary at " + b.opts.WorkerCtl})
+		return nil
+	}
+	runs := 7
+	if b.opts.Quick {
+		runs = 3
+	}
+	times, err := b.statsTimes(ctx, jobs, runs)
+	if err != nil {
+		return err
+	}
+	b.add(Figure{Name: "stats_ms_100k", Value: median(times), Unit: "ms", Decimals: 1, Target: AtMost(50),
+		Note: fmt.Sprintf("median of %d runs of `workerctl stats`, process start to exit, %d jobs queued; all: %s", runs, jobs, spread(times, 1))})
+	return nil
+}

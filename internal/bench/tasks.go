@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coursedl/worker/internal/process"
+)
+
+// Task figures: real tasks through the real worker binary (MariaDB row, Redis
+// queue, lock, progress and outbox, task log, lifecycle lines, the webhook to a
+// local server), with a downloader that only leaves one file and rclone moving
+// it to a local remote.
+const taskConcurrency = 4
+
+// benchTask is a row and the job the web app would push for it.
+type benchTask struct {
+	id      int64
+	payload string
+}
+
+// newTasks inserts n paid orders and their enrolled tasks.
+func (b *Bench) newTasks(ctx context.Context, n int) ([]benchTask, error) {
+	const url = "http://127.0.0.1/courses/go-in-depth"
+	out := make([]benchTask, 0, n)
+	for range n {
+		res, err := b.db.ExecContext(ctx, "INSERT INTO orders (email, amount, status) VALUES ('buyer@example.com', 19.99, 'paid')")
+		if err != nil {
+			return nil, err
+		}
+		order, _ := res.LastInsertId()
+		res, err = b.db.ExecContext(ctx,
+			"INSERT INTO download_tasks (order_id, email, course_url, is_enrolled) VALUES (?, 'buyer@example.com', ?, 1)", order, url)
+		if err != nil {
+			return nil, err
+		}
+		id, _ := res.LastInsertId()
+		out = append(out, benchTask{id: id, payload: fmt.Sprintf(
+			`{"taskId": %d, "email": "buyer@example.com", "courseUrl": %q, "orderId": %d}`, id, url, order)})
+	}
+	return out, nil
+}
+
+// push LPUSHes the jobs of tasks, oldest first, as the web app does.
+func (b *Bench) push(ctx context.Context, tasks ...benchTask) error {
+	args := make([]any, len(tasks))
+	for i, t := range tasks {
+		args[i] = t.payload
+	}
+	return b.rdb.LPush(ctx, jobQueue, args...).Err()
+}
+
+// await waits for the webhooks of tasks, failing when the worker exits or a task
+// takes more than a minute.
+func await(ctx context.Context, w *workerProc, hook *hookServer, tasks ...benchTask) error {
+	for _, t := range tasks {
+		select {
+		case <-hook.arrival(t.id):
+		case <-w.done:
+			return fmt.Errorf("worker exited: %v", w.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Minute):
+			return fmt.Errorf("no webhook for task %d within a minute (see %s)", t.id, filepath.Join(w.dir, "logs"))
+		}
+	}
+	return nil
+}
+
+// overheads runs n tasks one at a time and returns, for each, the wall time from
+// the push of its job to the arrival of its webhook minus the time its
+// subprocesses ran, in milliseconds.
+func (b *Bench) overheads(ctx context.Context, w *workerProc, hook *hookServer, n int) ([]float64, error) {
+	tasks, err := b.newTasks(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	walls := make(map[int64]time.Duration, n)
+	for _, t := range tasks {
+		pushed := time.Now()
+		if err := b.push(ctx, t); err != nil {
+			return nil, err
+		}
+		if err := await(ctx, w, hook, t); err != nil {
+			return nil, err
+		}
+		walls[t.id] = hook.at(t.id).Sub(pushed)
+	}
+	// The "task completed" line may come just after the webhook.
+	var times map[int64]taskTime
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if times, err = w.taskTimes(); err != nil {
+			return nil, err
+		}
+		if allIn(times, tasks) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out := make([]float64, 0, n)
+	for _, t := range tasks {
+		tt, ok := times[t.id]
+		if !ok {
+			return nil, fmt.Errorf("no task completed line for task %d", t.id)
+		}
+		out = append(out, ms(walls[t.id]-tt.subprocess))
+	}
+	return out, nil
+}
+
+func allIn(times map[int64]taskTime, tasks []benchTask) bool {
+	for _, t := range tasks {
+		if _, ok := times[t.id]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// pipelinePass pushes n jobs at once and returns tasks/s until the last webhook.
+func (b *Bench) pipelinePass(ctx context.Context, w *workerProc, hook *hookServer, n int) (float64, error) {
+	tasks, err := b.newTasks(ctx, n)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := b.push(ctx, tasks...); err != nil {
+		return 0, err
+	}
+	if err := await(ctx, w, hook, tasks...); err != nil {
+		return 0, err
+	}
+	last := start
+	for _, t := range tasks {
+		if at := hook.at(t.id); at.After(last) {
+			last = at
+		}
+	}
+	return float64(n) / last.Sub(start).Seconds(), nil
+}
+
+// floor is what the pipeline cannot beat: the same two subprocesses, the
+// downloader and rclone move, as the worker runs them, in a loop of
+// taskConcurrency goroutines, and nothing else.
+type floor struct {
+	download []string // download.command, {dir} and all
+	rclone   []string // arguments before "move"
+	dir      string
+}
+
+// pass runs n (download, move) pairs and returns pairs/s.
+func (f *floor) pass(ctx context.Context, n int) (float64, error) {
+	base, err := os.MkdirTemp(f.dir, "floor-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(base)
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	env := process.MinimalEnv(nil)
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range taskConcurrency {
+		wg.Go(func() {
+			for i := range next {
+				dir := filepath.Join(base, "task-"+strconv.Itoa(i))
+				if err := os.MkdirAll(dir, 0o750); err != nil {
+					mu.Lock()
+					first = firstErr(first, err)
+					mu.Unlock()
+					return
+				}
+				argv := expand(f.download, dir)
+				_, err := process.Run(ctx, process.Spec{Path: argv[0], Args: argv[1:], Dir: dir, Env: env})
+				if err == nil {
+					args := append(append([]string(nil), f.rclone...), "move", filepath.Join(dir, "Course"),
+						"local:"+filepath.Join(base, "drive", strconv.Itoa(i), "Course"),
+						"--use-json-log", "--stats", "1s", "-v", "--delete-empty-src-dirs", "--create-empty-src-dirs")
+					_, err = process.Run(ctx, process.Spec{Path: "rclone", Args: args, Env: env})
+				}
+				if err != nil {
+					mu.Lock()
+					first = firstErr(first, err)
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if first != nil {
+		return 0, first
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// firstErr keeps the first error.
+func firstErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// expand replaces {dir} in each element of argv.
+func expand(argv []string, dir string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = strings.ReplaceAll(a, "{dir}", dir)
+	}
+	return out
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

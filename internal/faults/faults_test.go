@@ -1,0 +1,78 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestFaults runs every fault test at once. Those that leave the servers up
+// share one Redis (a database each) and one MariaDB (a database each); the
+// Redis restart and the MariaDB stop have their own server of the kind they
+// stop.
+func TestFaults(t *testing.T) {
+	redisShared := startRedis(t, false)
+	mysqlShared := startMariaDB(t)
+	t.Run("Kill9", func(t *testing.T) {
+		t.Parallel()
+		testKill9(t, newCluster(t, "kill9", redisShared, 1, mysqlShared))
+	})
+	t.Run("SIGTERM", func(t *testing.T) {
+		t.Parallel()
+		testSIGTERM(t, newCluster(t, "sigterm", redisShared, 2, mysqlShared))
+	})
+	t.Run("RedisRestart", func(t *testing.T) {
+		t.Parallel()
+		r := startRedis(t, true)
+		testRedisRestart(t, newCluster(t, "redis", r, 0, mysqlShared), r)
+	})
+	t.Run("MariaDBStop", func(t *testing.T) {
+		t.Parallel()
+		m := startMariaDB(t)
+		testMariaDBStop(t, newCluster(t, "mariadb", redisShared, 3, m), m)
+	})
+	t.Run("WebhookOutage", func(t *testing.T) {
+		t.Parallel()
+		testWebhookOutage(t, newCluster(t, "webhook", redisShared, 4, mysqlShared))
+	})
+}
+
+// waitFor polls cond every 20 ms until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func(ctx context.Context) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for !cond(ctx) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after %s: %s", within, what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// statusCount counts the cluster's rows in status.
+func (c *cluster) statusCount(ctx context.Context, status string) int {
+	var n int
+	if err := c.db.GetContext(ctx, &n, "SELECT COUNT(*) FROM download_tasks WHERE status = ?", status); err != nil {
+		return -1
+	}
+	return n
+}
+
+// waitCompleted waits until at least n rows are completed.
+func (c *cluster) waitCompleted(n int, within time.Duration) {
+	c.t.Helper()
+	waitFor(c.t, within, fmt.Sprintf("%d tasks completed", n), func(ctx context.Context) bool {
+		return c.statusCount(ctx, "completed") >= n
+	})
+}
+
+// pause waits d: the length of an outage, which is the fault itself.
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

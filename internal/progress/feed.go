@@ -1,0 +1,171 @@
+package progress
+
+import (
+	"bytes"
+	"sync"
+	"time"
+)
+
+// Feed parses a downloader's output for a TaskPublisher at the publisher's pace.
+//
+// The publisher sends at most one update per MinInterval, so of a flood of
+// progress lines only the latest of each interval counts. Feed parses the first
+// progress line at once and then holds the later ones unparsed (a copy, not a
+// parse) until the interval is over, when it parses the latest and hands it on:
+// a downloader printing thousands of lines a second costs a copy a line, and the
+// newest update is still always sent. Progress lines change no state of the
+// parser; every other line (a new file, a playlist position, a file already
+// there) is parsed at once, in order, after the progress line held before it.
+//
+// Line is called from the process's output goroutine, the interval's end from a
+// timer; Feed is safe for that. Close must be called when the output has ended.
+type Feed struct {
+	sink  updater // the TaskPublisher
+	stage string
+	every time.Duration
+
+	mu      sync.Mutex
+	parser  Downloader
+	held    []byte // the latest progress line not parsed yet, when hasHeld
+	hasHeld bool
+	timer   *time.Timer
+	armed   bool // the interval runs: progress lines are held
+	closed  bool
+}
+
+// updater takes the updates of a Feed; *TaskPublisher is one.
+type updater interface {
+	Update(stage string, u Update)
+}
+
+// NewFeed returns a Feed of downloader output for pub, whose updates are for
+// stage (StageDownloading). Set pub.MinInterval before.
+func NewFeed(pub *TaskPublisher, stage string) *Feed {
+	return &Feed{sink: pub, stage: stage, every: pub.MinInterval}
+}
+
+// Line takes one line of the downloader's output; it does not keep line.
+func (f *Feed) Line(line []byte) { f.Lines([][]byte{line}) }
+
+// Lines takes lines of the downloader's output in order, as Line takes each,
+// under one lock; only the progress line still held at the end is copied. It
+// does not keep lines.
+func (f *Feed) Lines(lines [][]byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	last := -1 // the progress line held, when it is one of lines
+	for i, line := range lines {
+		switch {
+		case !isProgressLine(line):
+			if last >= 0 {
+				f.parseLocked(lines[last])
+				last = -1
+			} else {
+				f.parseHeldLocked()
+			}
+			f.parseLocked(line)
+		case f.armed:
+			last, f.hasHeld = i, false // newer than any line held before
+		default:
+			f.parseLocked(line)
+			f.armLocked()
+		}
+	}
+	if last >= 0 {
+		f.held = append(f.held[:0], lines[last]...)
+		f.hasHeld = true
+	}
+}
+
+// Close parses the line held, if any, and stops the timer; later lines are
+// ignored.
+func (f *Feed) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.closed = true
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	f.parseHeldLocked()
+}
+
+// tick ends an interval: the line held, if any, is parsed and a new interval
+// begins; else progress lines are parsed at once again.
+func (f *Feed) tick() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.armed = false
+	if f.closed || !f.hasHeld {
+		return
+	}
+	f.parseHeldLocked()
+	f.armLocked()
+}
+
+func (f *Feed) armLocked() {
+	f.armed = true
+	if f.timer == nil {
+		f.timer = time.AfterFunc(f.every, f.tick)
+		return
+	}
+	f.timer.Reset(f.every)
+}
+
+func (f *Feed) parseHeldLocked() {
+	if f.hasHeld {
+		f.hasHeld = false
+		f.parseLocked(f.held)
+	}
+}
+
+func (f *Feed) parseLocked(line []byte) {
+	if u, ok := f.parser.Parse(line); ok {
+		f.sink.Update(f.stage, u)
+	}
+}
+
+// isProgressLine reports whether line is one of yt-dlp's progress lines, whose
+// parse depends on nothing after it and changes no state of the Downloader:
+// "[download]  42.3% of ...", "[download] N/A% of ...", "[download]   1.00KiB at
+// ...", or a bare "57.5%" of another program.
+func isProgressLine(line []byte) bool {
+	// The common case first, without the tokenizer: "[download]" and blanks, then
+	// digits and dots ending in '%' and a blank.
+	if rest, ok := bytes.CutPrefix(line, tokDownload); ok {
+		i := 0
+		for i < len(rest) && rest[i] == ' ' {
+			i++
+		}
+		j := i
+		for j < len(rest) && (isDigit(rest[j]) || rest[j] == '.') {
+			j++
+		}
+		if i > 0 && j > i && j < len(rest) && rest[j] == '%' && (j+1 == len(rest) || rest[j+1] == ' ') {
+			return true
+		}
+	}
+	f := fields{b: line}
+	tok := f.next()
+	if len(tok) == 0 {
+		return false
+	}
+	if !bytes.Equal(tok, tokDownload) {
+		_, n := number(tok)
+		return n > 0 && n < len(tok) && tok[n] == '%'
+	}
+	tok = f.next()
+	if len(tok) == 0 {
+		return false
+	}
+	if tok[len(tok)-1] == '%' {
+		return true
+	}
+	_, ok := size(tok)
+	return ok
+}

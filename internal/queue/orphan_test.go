@@ -1,0 +1,85 @@
+package queue
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/coursedl/worker/internal/testutil"
+)
+
+// A job in the processing list that the consumer was never handed (Redis ran
+// the BLMOVE and stopped before answering) goes back to the queue and runs; a
+// job the consumer holds, however long its task, stays where it is.
+func TestConsumerReclaimsJobsItWasNeverHanded(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	rdb.LPush(ctx, q.Processing(), "orphan") // as a lost BLMOVE reply leaves it
+	rdb.LPush(ctx, "q", "slow")
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var mu sync.Mutex
+	var handled []string
+	var reclaimed []string
+	c := &Consumer{Queue: q, Concurrency: 2, OrphanCheck: 50 * time.Millisecond, Log: zaptest.NewLogger(t),
+		OnReclaimed: func(p string) { mu.Lock(); reclaimed = append(reclaimed, p); mu.Unlock() },
+		Handler: handlerFunc(func(_ context.Context, p string) Result {
+			mu.Lock()
+			handled = append(handled, p)
+			mu.Unlock()
+			if p == "slow" {
+				close(started)
+				<-release
+			}
+			return Result{Outcome: Ack}
+		})}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	<-started
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == 2
+	}, "the orphan was not given back and run")
+	time.Sleep(300 * time.Millisecond) // six passes while "slow" runs
+	if l := rdb.LRange(ctx, q.Processing(), 0, -1).Val(); len(l) != 1 || l[0] != "slow" {
+		t.Errorf("processing list %q while slow runs, want [slow]", l)
+	}
+	if n := rdb.LLen(ctx, "q").Val(); n != 0 {
+		t.Errorf("queue holds %d jobs: a held job was given back", n)
+	}
+	close(release)
+	testutil.Eventually(t, 5*time.Second, func() bool { return rdb.LLen(ctx, q.Processing()).Val() == 0 }, "jobs not acknowledged")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reclaimed) != 1 || reclaimed[0] != "orphan" || handled[1] != "orphan" {
+		t.Errorf("reclaimed %q, handled %q; want the orphan reclaimed once and run", reclaimed, handled)
+	}
+}
+
+func TestHeldExtra(t *testing.T) {
+	var h held
+	h.add("a")
+	h.add("b")
+	h.add("b")
+	h.remove("a")
+	got := h.extra([]string{"a", "b", "b", "b", "c"})
+	want := map[string]int{"a": 1, "b": 1, "c": 1}
+	if len(got) != len(want) {
+		t.Fatalf("extra = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("extra = %v, want %v", got, want)
+		}
+	}
+}

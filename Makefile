@@ -21,8 +21,9 @@ help: ## list the targets
 	@echo "Targets:"
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-build: ## build bin/worker and bin/fakeapp (the demo's stand-in web app)
+build: ## build bin/worker, bin/workerctl and bin/fakeapp (the demo's stand-in web app)
 	$(GO) build -o bin/worker ./cmd/worker
+	$(GO) build -o bin/workerctl ./cmd/workerctl
 	$(GO) build -o bin/fakeapp ./cmd/fakeapp
 
 run: build ## build, then run bin/worker --config configs/worker.example.yaml (or CONFIG=...)

@@ -67,6 +67,11 @@ func TestJobBecomesDriveLink(t *testing.T) {
 	e.push(payload)
 
 	r := e.waitStatus(id, "completed", 60*time.Second)
+	// The row is written first; the cleanup, the task log's last lines and the
+	// acknowledgement follow: wait for the job to leave the processing list.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return e.rdb.LLen(context.Background(), queue.ProcessingKey(e.settings["WORKER_WORKER_ID"])).Val() == 0
+	}, "job acknowledged")
 	wantURL := fmt.Sprintf("https://drive.example/%d/Course", id)
 	if r.DriveURL == nil || *r.DriveURL != wantURL || r.ErrMsg != nil {
 		t.Fatalf("row = %+v, want drive_url %s", r, wantURL)
@@ -137,9 +142,6 @@ func TestJobBecomesDriveLink(t *testing.T) {
 	if hash["stage"] != "completed" {
 		t.Errorf("latest progress in %s = %v", progress.Key(id), hash)
 	}
-	testutil.Eventually(t, 5*time.Second, func() bool {
-		return e.rdb.LLen(context.Background(), queue.ProcessingKey(e.settings["WORKER_WORKER_ID"])).Val() == 0
-	}, "processing list empty after the task")
 }
 
 func TestEnrollment(t *testing.T) {

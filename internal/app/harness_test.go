@@ -22,6 +22,7 @@ import (
 
 	"github.com/coursedl/worker/internal/config"
 	"github.com/coursedl/worker/internal/notify"
+	"github.com/coursedl/worker/internal/queue"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -170,13 +171,17 @@ func (e *env) row(id int64) row {
 	return r
 }
 
-// waitStatus waits until the row reaches status (completed or failed).
+// waitStatus waits until the row reaches status (completed or failed) and the
+// task has ended: the row is written first, then the task log is closed, the
+// staging folder cleaned and the job settled, so it also waits for the worker's
+// processing list to be empty.
 func (e *env) waitStatus(id int64, status string, within time.Duration) row {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
+	processing := queue.ProcessingKey(e.settings["WORKER_WORKER_ID"])
 	for {
 		r := e.row(id)
-		if r.Status == status {
+		if r.Status == status && e.rdb.LLen(context.Background(), processing).Val() == 0 {
 			return r
 		}
 		if time.Now().After(deadline) {

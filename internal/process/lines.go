@@ -6,9 +6,9 @@ import (
 	"io"
 )
 
-// minReadBuf is the smallest read buffer of a lineReader, so that a tiny
-// MaxLine does not turn into tiny reads.
-const minReadBuf = 4 << 10
+// minReadBuf is the smallest read buffer of a lineReader: a flood of output is
+// read in large pieces (the pipe is widened to match, see widenPipe).
+const minReadBuf = 256 << 10
 
 // lineReader splits a byte stream into lines with a fixed buffer.
 //

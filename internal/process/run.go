@@ -99,6 +99,8 @@ func (r *run) start(ctx context.Context, path string) error {
 		closeAll(outR, outW)
 		return fmt.Errorf("process: start %s: %w", r.name, err)
 	}
+	widenPipe(outW)
+	widenPipe(errW)
 	cmd := exec.CommandContext(ctx, path, r.spec.Args...)
 	cmd.Dir = r.spec.Dir
 	cmd.Env = r.spec.Env

@@ -41,7 +41,7 @@ const (
 	flushInterval = 200 * time.Millisecond
 	// flushSize is how much is buffered before a write; each write holds
 	// whole lines only, so a rotation never splits a line between files.
-	flushSize = 32 << 10
+	flushSize = 512 << 10
 	// maxText is the longest text kept from one Line call.
 	maxText = 64 << 10
 )

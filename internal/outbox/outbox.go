@@ -123,36 +123,45 @@ func (s *Store) ReleaseStaged(ctx context.Context, taskID int64, now time.Time) 
 	return true, s.Release(ctx, id, taskID, now)
 }
 
-// claimScript takes up to ARGV[3] events due by ARGV[1] and moves their next
-// attempt to ARGV[2], so that no other deliverer takes them meanwhile.
+// claimScript takes up to ARGV[3] events due by ARGV[1], moves their next
+// attempt to ARGV[2] so that no other deliverer takes them meanwhile, and returns
+// each with its fields (one round trip: a task's webhook goes out right after it
+// is released). An id whose event hash (ARGV[4] + id) is gone is dropped.
+// The result is flat: id, body, taskId, type, attempts, lastError, id, ...
 var claimScript = redis.NewScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
 for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+  local f = redis.call('HMGET', ARGV[4] .. id, 'body', 'taskId', 'type', 'attempts', 'lastError')
+  if f[1] then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+    table.insert(out, id)
+    for i = 1, 5 do table.insert(out, f[i] or '') end
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
 end
-return ids
+return out
 `)
 
 // Claim leases up to n due events until now+lease and returns them.
 func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Entry, error) {
-	ids, err := claimScript.Run(ctx, s.rdb, []string{DueKey},
-		now.UnixMilli(), now.Add(lease).UnixMilli(), n).StringSlice()
+	flat, err := claimScript.Run(ctx, s.rdb, []string{DueKey},
+		now.UnixMilli(), now.Add(lease).UnixMilli(), n, EventKey("")).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("outbox claim: %w", err)
 	}
-	out := make([]Entry, 0, len(ids))
-	for _, id := range ids {
-		e, err := s.Get(ctx, id)
-		if errors.Is(err, redis.Nil) {
-			s.rdb.ZRem(ctx, DueKey, id) // an id without its event: nothing to send
-			continue
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, e)
+	out := make([]Entry, 0, len(flat)/6)
+	for i := 0; i+5 < len(flat); i += 6 {
+		out = append(out, entry(flat[i], flat[i+1], flat[i+2], flat[i+3], flat[i+4], flat[i+5]))
 	}
 	return out, nil
+}
+
+func entry(id, body, taskID, typ, attempts, lastError string) Entry {
+	tid, _ := strconv.ParseInt(taskID, 10, 64)
+	n, _ := strconv.Atoi(attempts)
+	return Entry{ID: id, Body: []byte(body), TaskID: tid, Type: typ, Attempts: n, LastError: lastError}
 }
 
 // Get reads event id; redis.Nil when there is none.
@@ -164,9 +173,7 @@ func (s *Store) Get(ctx context.Context, id string) (Entry, error) {
 	if len(h) == 0 {
 		return Entry{}, redis.Nil
 	}
-	taskID, _ := strconv.ParseInt(h["taskId"], 10, 64)
-	attempts, _ := strconv.Atoi(h["attempts"])
-	return Entry{ID: id, Body: []byte(h["body"]), TaskID: taskID, Type: h["type"], Attempts: attempts, LastError: h["lastError"]}, nil
+	return entry(id, h["body"], h["taskId"], h["type"], h["attempts"], h["lastError"]), nil
 }
 
 // Delivered removes an event the web app accepted.

@@ -5,9 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/coursedl/worker/internal/notify"
 	"github.com/coursedl/worker/internal/testutil"
@@ -198,5 +201,32 @@ func TestStageRelease(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the staged event sent after release")
 	if ok, _ := s.ReleaseStaged(ctx, 77, time.Now()); ok {
 		t.Fatal("released twice")
+	}
+}
+
+// Claim returns each due event whole, and drops an id whose event is gone.
+func TestClaimReturnsEvents(t *testing.T) {
+	s, _, _ := setup(t)
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.Add(ctx, "msg_e", event(5), now); err != nil {
+		t.Fatal(err)
+	}
+	s.Retry(ctx, "msg_e", 2, "503 Service Unavailable", now)
+	s.rdb.ZAdd(ctx, DueKey, redis.Z{Score: float64(now.UnixMilli()), Member: "msg_gone"})
+	got, err := s.Claim(ctx, now.Add(time.Millisecond), time.Minute, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Claim = %+v, %v", got, err)
+	}
+	e := got[0]
+	if e.ID != "msg_e" || e.TaskID != 5 || e.Type != notify.TypeCompleted || e.Attempts != 2 ||
+		e.LastError != "503 Service Unavailable" || !strings.Contains(string(e.Body), `"taskId":5`) {
+		t.Fatalf("claimed %+v", e)
+	}
+	if s.rdb.ZScore(ctx, DueKey, "msg_gone").Err() == nil {
+		t.Fatal("an id without its event stays due")
+	}
+	if again, _ := s.Claim(ctx, now.Add(time.Millisecond), time.Minute, 10); len(again) != 0 {
+		t.Fatalf("claimed twice within the lease: %+v", again)
 	}
 }

@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Downloader: &download.Runner{
 			Command: cfg.Download.Command,
 			Timeout: cfg.Download.Timeout,
-			Env:     envMap(cfg.Download.Env),
+			Env:     cfg.Download.Env,
 		},
 		Uploader: &upload.Uploader{
 			Rclone:      cfg.Upload.Rclone,
@@ -289,19 +289,6 @@ func (a *App) Close() error {
 		errs = append(errs, a.closers[i]())
 	}
 	return errors.Join(errs...)
-}
-
-func envMap(env []string) map[string]string {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		for i := 0; i < len(kv); i++ {
-			if kv[i] == '=' {
-				m[kv[:i]] = kv[i+1:]
-				break
-			}
-		}
-	}
-	return m
 }
 
 // waitFor runs check until it passes, with backoff while the service cannot be

@@ -21,9 +21,10 @@ type Runner struct {
 	// Timeout bounds one run; 0 means none. Past it the downloader's whole
 	// process tree is killed.
 	Timeout time.Duration
-	// Env holds variables added to the minimal environment of the downloader
-	// (see process.MinimalEnv); the worker's own environment is not passed.
-	Env map[string]string
+	// Env holds "NAME=value" variables added to the minimal environment of the
+	// downloader (see process.MinimalEnv); the worker's own environment is not
+	// passed.
+	Env []string
 	// KillGrace is the time between SIGTERM and SIGKILL when a run is
 	// stopped; 0 means process.DefaultKillGrace.
 	KillGrace time.Duration
@@ -70,7 +71,7 @@ func (r *Runner) Run(ctx context.Context, job Job, onLines func(process.Stream, 
 		Path:      argv[0],
 		Args:      argv[1:],
 		Dir:       job.Dir,
-		Env:       process.MinimalEnv(r.Env),
+		Env:       process.MinimalEnv(process.ParseEnv(r.Env)),
 		Timeout:   r.Timeout,
 		KillGrace: r.KillGrace,
 		OnLines:   onLines,

@@ -85,7 +85,7 @@ func TestRunnerRun(t *testing.T) {
 			dir := t.TempDir()
 			r := &Runner{
 				Command:   []string{fakeDownloader(t), "-", "{url}", "{dir}"},
-				Env:       map[string]string{"FAKE_MODE": tt.mode},
+				Env:       []string{"FAKE_MODE=" + tt.mode},
 				Timeout:   tt.timeout,
 				KillGrace: 100 * time.Millisecond,
 			}
@@ -112,7 +112,7 @@ func TestRunnerEnv(t *testing.T) {
 	dir := t.TempDir()
 	r := &Runner{
 		Command: []string{fakeDownloader(t), "env", "{url}", "{dir}"},
-		Env:     map[string]string{"COOKIES": "/etc/worker/cookies.txt"},
+		Env:     []string{"COOKIES=/etc/worker/cookies.txt"},
 	}
 	if _, err := r.Run(context.Background(), Job{TaskID: 1, URL: "u", Dir: dir}, nil); err != nil {
 		t.Fatalf("Run: %v", err)

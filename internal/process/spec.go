@@ -129,6 +129,18 @@ func MinimalEnv(extra map[string]string) []string {
 	return env
 }
 
+// ParseEnv turns config-style "NAME=value" items into the map MinimalEnv takes;
+// an item without "=" is left out (config validation refuses it first).
+func ParseEnv(items []string) map[string]string {
+	m := make(map[string]string, len(items))
+	for _, kv := range items {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
 func getenv(key, fallback string) string {
 	if v := os.Getenv(key); v != "" {
 		return v

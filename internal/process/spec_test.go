@@ -80,3 +80,16 @@ func TestMinimalEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestParseEnv(t *testing.T) {
+	got := ParseEnv([]string{"A=1", "B=x=y", "NOEQUALS", "C="})
+	want := map[string]string{"A": "1", "B": "x=y", "C": ""}
+	if len(got) != len(want) {
+		t.Fatalf("ParseEnv = %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("ParseEnv = %v, want %v", got, want)
+		}
+	}
+}

@@ -158,15 +158,7 @@ func (u *Uploader) common() []string {
 	return []string{"--config", u.Config}
 }
 
-func (u *Uploader) env() []string {
-	extra := make(map[string]string, len(u.Env))
-	for _, kv := range u.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			extra[k] = v
-		}
-	}
-	return process.MinimalEnv(extra)
-}
+func (u *Uploader) env() []string { return process.MinimalEnv(process.ParseEnv(u.Env)) }
 
 // fill replaces the placeholders of tmpl, each value passed through esc.
 func fill(tmpl string, req Request, esc func(string) string) string {

@@ -110,12 +110,14 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 	start := p.now()
 	p.Metrics.TaskStarted()
 	defer func() { p.Metrics.ObserveStage(metrics.StageTask, p.now().Sub(start)) }()
-	taskID := job.TaskID([]byte(payload))
-	p.event(lifecycle.JobReceived, taskID)
 	j, err := job.Decode([]byte(payload), p.AllowedHosts)
 	if err != nil {
+		// Decoded again only to name the task in the lines about a bad job.
+		taskID := job.TaskID([]byte(payload))
+		p.event(lifecycle.JobReceived, taskID)
 		return p.reject(taskID, err.Error())
 	}
+	p.event(lifecycle.JobReceived, j.TaskID)
 	log := p.Log.With(zap.Int64("task_id", j.TaskID))
 	row, err := p.Store.Task(ctx, j.TaskID)
 	switch {
@@ -221,12 +223,7 @@ func (p *Pipeline) now() time.Time {
 }
 
 // orderField renders an order id for a lifecycle line.
-func orderField(id *int64) lifecycle.Field {
-	if id == nil {
-		return lifecycle.F("OrderId", "none")
-	}
-	return lifecycle.F("OrderId", *id)
-}
+func orderField(id *int64) lifecycle.Field { return lifecycle.F("OrderId", orderText(id)) }
 
 // isStop reports whether err comes from the task being stopped rather than
 // failing: the worker is stopping, or the child was ended by a signal someone

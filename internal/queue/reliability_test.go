@@ -117,11 +117,21 @@ func TestLock(t *testing.T) {
 	if _, err := locks.Acquire(ctx, 7); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second acquire: %v", err)
 	}
-	// Renewed past its TTL while held.
-	testutil.Eventually(t, 3*time.Second, func() bool {
-		return rdb.PTTL(ctx, LockPrefix+"7").Val() > 0
-	}, "lock alive")
-	time.Sleep(600 * time.Millisecond) // two TTLs: without renewal it would be gone
+	// Renewed while held: its TTL only falls between renewals, so a reading
+	// above the one before is a renewal. Three of them take the lock past its
+	// first TTL; without renewal it would be gone.
+	last, renewals := rdb.PTTL(ctx, LockPrefix+"7").Val(), 0
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		ttl := rdb.PTTL(ctx, LockPrefix+"7").Val()
+		if ttl <= 0 {
+			t.Fatalf("lock expired while held (PTTL %s)", ttl)
+		}
+		if ttl > last {
+			renewals++
+		}
+		last = ttl
+		return renewals >= 3
+	}, "three renewals of the lock")
 	if _, err := locks.Acquire(ctx, 7); !errors.Is(err, ErrLocked) {
 		t.Fatalf("lock expired while held: %v", err)
 	}

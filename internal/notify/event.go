@@ -1,11 +1,10 @@
 // Package notify tells the web app that a task has ended: it builds the
 // webhook body of contract section 4, signs it as the Standard Webhooks
-// specification says, and delivers it with one attempt per call (Send) or with
-// a retry schedule (Deliver).
+// specification says, and makes one delivery attempt per call (Send),
+// classifying a failure as permanent or worth retrying.
 //
-// It does not persist undelivered events or decide what to do once a schedule
-// is exhausted; the caller keeps the event id and body so that a restart or an
-// operator can deliver the same event again.
+// It keeps no state: package outbox holds undelivered events in Redis and
+// retries them on the schedule, across restarts.
 package notify
 
 import "time"

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -116,5 +118,69 @@ func TestSendBadURLIsPermanent(t *testing.T) {
 	err := newSender(t, "http://[::1]:namedport/").Send(context.Background(), NewID(), []byte(`{}`))
 	if !IsPermanent(err) {
 		t.Fatalf("Send = %v, want a permanent error", err)
+	}
+}
+
+func TestSendDoesNotFollowRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	})
+	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, _ *http.Request) {
+		elsewhere.Add(1)
+		w.WriteHeader(http.StatusOK)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+	}{
+		{"default client", nil},
+		{"client that follows redirects", &http.Client{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSender(t, srv.URL+"/hook")
+			s.Client = tc.client
+			err := s.Send(context.Background(), NewID(), []byte(`{}`))
+			var de *DeliveryError
+			if !errors.As(err, &de) || de.Status != http.StatusFound || de.Permanent {
+				t.Fatalf("Send = %v, want a transient 302 failure", err)
+			}
+			if n := elsewhere.Load(); n != 0 {
+				t.Fatalf("redirect target was hit %d times", n)
+			}
+		})
+	}
+}
+
+func TestSendTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			select { // hang until the sender gives up
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	t.Cleanup(func() { close(release) }) // runs before the server's Close
+	s := newSender(t, rc.srv.URL)
+	s.Timeout = 50 * time.Millisecond
+
+	first := s.Send(context.Background(), NewID(), []byte(`{}`))
+	if err := s.Send(context.Background(), NewID(), []byte(`{}`)); err != nil {
+		t.Fatalf("second Send = %v, want success", err)
+	}
+	var de *DeliveryError
+	if !errors.As(first, &de) || de.Status != 0 || de.Permanent || !errors.Is(first, context.DeadlineExceeded) {
+		t.Fatalf("first attempt = %v, want a transient timeout", first)
+	}
+	if n := len(rc.seen()); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
 	}
 }

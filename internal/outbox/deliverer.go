@@ -11,6 +11,7 @@ import (
 	"github.com/coursedl/worker/internal/lifecycle"
 	"github.com/coursedl/worker/internal/metrics"
 	"github.com/coursedl/worker/internal/notify"
+	"github.com/coursedl/worker/internal/trouble"
 )
 
 // Sender makes one delivery attempt; notify.Sender satisfies it.
@@ -63,19 +64,13 @@ func (d *Deliverer) Init() *Deliverer {
 func (d *Deliverer) Run(ctx context.Context) error {
 	ticker := time.NewTicker(d.Poll)
 	defer ticker.Stop()
-	failing := false
+	tr := trouble.New(d.Log, "webhook outbox unreachable; retrying", "webhook outbox reachable again")
 	for {
 		err := d.pass(ctx)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil && !failing:
-			d.Log.Warn("webhook outbox unreachable; retrying", zap.Error(err))
-			failing = true
-		case err == nil && failing:
-			d.Log.Info("webhook outbox reachable again")
-			failing = false
 		}
+		tr.Report(err)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coursedl/worker/internal/metrics"
+	"github.com/coursedl/worker/internal/trouble"
 )
 
 // Outcome says what becomes of a job once its handler has returned.
@@ -97,7 +98,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer stopReclaim()
 	slots := make(chan struct{}, c.Concurrency)
 	var running sync.WaitGroup
-	failing := false
+	tr := trouble.New(c.Log, "cannot fetch jobs; retrying with backoff", "fetching jobs again")
 	backoff := fetchBackoffMin
 	for ctx.Err() == nil {
 		select {
@@ -109,10 +110,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if err != nil || payload == "" {
 			<-slots
 			if err != nil && ctx.Err() == nil {
-				if !failing {
-					c.Log.Warn("cannot fetch jobs; retrying with backoff", zap.Error(err))
-					failing = true
-				}
+				tr.Report(err)
 				sleep(ctx, backoff)
 				backoff = min(2*backoff, fetchBackoffMax)
 			}
@@ -120,10 +118,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		c.held.add(payload)
 		backoff = fetchBackoffMin
-		if failing {
-			c.Log.Info("fetching jobs again")
-			failing = false
-		}
+		tr.Report(nil)
 		if ctx.Err() != nil {
 			// Taken as the stop began: give it back untouched.
 			c.settle(taskCtx, payload, Result{Outcome: Requeue})

@@ -8,6 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/trouble"
 )
 
 // Delay moves a job from the processing list into the delayed set, due at due,
@@ -80,19 +82,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(s.Every)
 	defer t.Stop()
-	failing := false
+	tr := trouble.New(s.Log, "cannot move delayed jobs; retrying", "delayed jobs move again")
 	for {
 		_, err := s.Promote(ctx)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil && !failing:
-			s.Log.Warn("cannot move delayed jobs; retrying", zap.Error(err))
-			failing = true
-		case err == nil && failing:
-			s.Log.Info("delayed jobs move again")
-			failing = false
 		}
+		tr.Report(err)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/trouble"
 )
 
 // Default timing of heartbeats: a worker beats every DefaultBeat and is taken for
@@ -100,7 +102,7 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 	h.lastPass.Store(time.Now().UnixNano())
 	t := time.NewTicker(h.Beat)
 	defer t.Stop()
-	failing := false
+	tr := trouble.New(h.Log, "heartbeat failing; Redis unreachable?", "heartbeat back")
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,16 +113,10 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 		err := h.beat(bctx)
 		cancel()
 		h.lastPass.Store(time.Now().UnixNano())
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil && !failing:
-			h.Log.Warn("heartbeat failing; Redis unreachable?", zap.Error(err))
-			failing = true
-		case err == nil && failing:
-			h.Log.Info("heartbeat back")
-			failing = false
 		}
+		tr.Report(err)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/trouble"
 )
 
 // ErrLocked says another runner holds the task's lock.
@@ -133,7 +135,7 @@ func (lk *Lock) renew(ttl time.Duration, log *zap.Logger) {
 	defer close(lk.done)
 	t := time.NewTicker(ttl / 3)
 	defer t.Stop()
-	failing := false
+	tr := trouble.New(log, "task lock not renewed; retrying", "task lock renewed again")
 	for {
 		select {
 		case <-lk.stop:
@@ -143,20 +145,13 @@ func (lk *Lock) renew(ttl time.Duration, log *zap.Logger) {
 		ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
 		n, err := renewScript.Run(ctx, lk.rdb, []string{lk.key}, lk.token, ttl.Milliseconds()).Int64()
 		cancel()
-		switch {
-		case err != nil:
-			// Redis away: nobody else can take the lock meanwhile either.
-			if !failing {
-				log.Warn("task lock not renewed; retrying", zap.Error(err))
-				failing = true
-			}
-		case n == -1:
+		if err == nil && n == -1 {
 			log.Error("task lock taken by another runner; stopping this run")
 			close(lk.lost)
 			return
-		default:
-			failing = false
 		}
+		// Redis away: nobody else can take the lock meanwhile either.
+		tr.Report(err)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/trouble"
 )
 
 // recoverScript gives back the processing list of a worker whose heartbeat is
@@ -53,21 +55,15 @@ func (r *Recoverer) Run(ctx context.Context) error {
 	r.defaults()
 	t := time.NewTicker(r.Every)
 	defer t.Stop()
-	failing := false
+	tr := trouble.New(r.Log, "recoverer failing", "recoverer back")
 	for {
 		pctx, cancel := context.WithTimeout(ctx, r.Every)
 		_, err := r.Pass(pctx)
 		cancel()
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil && !failing:
-			r.Log.Warn("recoverer failing", zap.Error(err))
-			failing = true
-		case err == nil && failing:
-			r.Log.Info("recoverer back")
-			failing = false
 		}
+		tr.Report(err)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -201,10 +201,13 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 // Run works until ctx ends, then shuts down in two phases (see queue.Consumer)
 // and returns nil after a clean stop.
 func (a *App) Run(ctx context.Context) error {
-	if err := a.heartbeat.Claim(ctx); err != nil {
-		return err
-	}
-	if err := a.recoverOwn(ctx); err != nil {
+	if err := a.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting: no job was taken yet, so this is a clean
+			// stop. What RecoverOwn moved is back in the queue already.
+			a.log.Info("stopped during start-up", zap.Error(err))
+			return nil
+		}
 		return err
 	}
 	a.log.Info("worker started",
@@ -266,6 +269,14 @@ func (a *App) recovered(payload, worker string) {
 	if err := a.lifecycle.Write(lifecycle.TaskRecovered, id, lifecycle.F("Worker", worker)); err != nil {
 		a.log.Warn("lifecycle line not written", zap.Error(err))
 	}
+}
+
+// start claims the worker id and gives back the jobs an earlier run left.
+func (a *App) start(ctx context.Context) error {
+	if err := a.heartbeat.Claim(ctx); err != nil {
+		return err
+	}
+	return a.recoverOwn(ctx)
 }
 
 // recoverOwn gives the jobs a previous run of this worker id left in its

@@ -58,3 +58,18 @@ func TestStartStopsOnBadCredentials(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A stop that comes while the worker is starting is a clean stop, not a failure.
+func TestStopDuringStartUp(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, e.config(), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cancel() // SIGTERM before Run claimed the id and recovered its jobs
+	if err := a.Run(ctx); err != nil {
+		t.Fatalf("Run after a stop during start-up = %v, want nil", err)
+	}
+}

@@ -73,18 +73,18 @@ func (l *lineReader) endBatch() {
 // split emits the lines ended in buf[from:end] (buf[start:from] holds no
 // break), then full chunks of what is left; it returns the new line start.
 func (l *lineReader) split(start, from, end int) int {
-	nl := -1 // index of the next '\n' at or after from, or end if none
+	// The next '\n' and the next '\r' at or after from (end if none), each
+	// looked for again only once passed: output without '\r' costs one scan
+	// of a read for it, not one a line.
+	nl, cr := -1, -1
 	for from < end {
 		if nl < from {
-			nl = end
-			if i := bytes.IndexByte(l.buf[from:end], '\n'); i >= 0 {
-				nl = from + i
-			}
+			nl = indexFrom(l.buf[:end], from, '\n')
 		}
-		brk := nl
-		if i := bytes.IndexByte(l.buf[from:nl], '\r'); i >= 0 {
-			brk = from + i
+		if cr < from {
+			cr = indexFrom(l.buf[:end], from, '\r')
 		}
+		brk := min(nl, cr)
 		if brk == end {
 			break
 		}
@@ -96,6 +96,14 @@ func (l *lineReader) split(start, from, end int) int {
 		start += l.maxLine
 	}
 	return start
+}
+
+// indexFrom returns the index of the first c in b at or after from, or len(b).
+func indexFrom(b []byte, from int, c byte) int {
+	if i := bytes.IndexByte(b[from:], c); i >= 0 {
+		return from + i
+	}
+	return len(b)
 }
 
 // emitLine emits line in chunks of at most maxLine bytes; it drops an empty line.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // benchLine is a typical 100-byte line of downloader output.
@@ -86,5 +87,20 @@ func BenchmarkRawWrite(b *testing.B) {
 	}
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkFormat measures the line format alone, in memory: the prefix, the
+// escaping scan and the copy of a 100-byte line, as a flood of output costs.
+func BenchmarkFormat(b *testing.B) {
+	l := &Log{now: time.Now, buf: make([]byte, 0, flushSize+4<<10)}
+	l.prefixLocked(SourceDownload)
+	b.SetBytes(int64(len(benchLine)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(l.buf) >= flushSize {
+			l.buf = l.buf[:0]
+		}
+		l.appendLocked(benchLine)
 	}
 }

@@ -1,6 +1,7 @@
 package tasklog
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
@@ -97,6 +98,27 @@ func TestCleanPrefixMatchesByteLoop(t *testing.T) {
 				text[pos] = byte(v)
 				if got, want := cleanPrefix(text), naive(text); got != want {
 					t.Fatalf("cleanPrefix(%q) = %d, want %d", text, got, want)
+				}
+			}
+		}
+	}
+}
+
+// mayNeedEscape answers true whenever a byte is to be escaped, whatever the
+// length of the text and the place of the byte (words, the 32-byte steps and
+// the overlapping tail).
+func TestMayNeedEscape(t *testing.T) {
+	for n := range 70 {
+		text := []byte(strings.Repeat("é", n)[:n]) // bytes >= 0x80 are text
+		if mayNeedEscape(text) {
+			t.Fatalf("mayNeedEscape(%q) = true, want false", text)
+		}
+		for pos := range n {
+			for _, c := range []byte{0, '\n', '\r', 0x1b, 0x1f, 0x7f} {
+				dirty := bytes.Clone(text)
+				dirty[pos] = c
+				if !mayNeedEscape(dirty) {
+					t.Fatalf("mayNeedEscape(%q) = false, want true", dirty)
 				}
 			}
 		}

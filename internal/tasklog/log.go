@@ -78,6 +78,37 @@ type Log struct {
 	armed   bool // timer will flush buf
 	err     error
 	closed  bool
+
+	// A flood of output fills buf again while the full one is written: see
+	// handOffLocked.
+	bg       *writer
+	spare    []byte // the other buffer, when no write is in flight
+	inFlight bool   // bg is writing a buffer
+}
+
+// writer writes full buffers on its own goroutine, so that formatting the next
+// lines and copying the last ones into the page cache run at once: on a flood
+// each is about half the work, and the child that prints is waiting on both.
+type writer struct {
+	todo chan []byte
+	done chan written // the result of each buffer from todo; closed at the end
+}
+
+type written struct {
+	buf []byte
+	err error
+}
+
+func startWriter(out *rotator) *writer {
+	w := &writer{todo: make(chan []byte), done: make(chan written, 1)}
+	go func() {
+		defer close(w.done)
+		for buf := range w.todo {
+			_, err := out.Write(buf)
+			w.done <- written{buf[:0], err}
+		}
+	}()
+	return w
 }
 
 // Path returns the file of task taskID under the logs directory dir.
@@ -146,14 +177,45 @@ func (l *Log) Close() error {
 		l.timer.Stop()
 	}
 	l.flushLocked()
+	if l.bg != nil {
+		close(l.bg.todo)
+		<-l.bg.done // the goroutine has returned
+	}
 	if err := l.out.Close(); err != nil {
 		l.keepErr(err)
 	}
 	return l.err
 }
 
-// flushLocked writes the buffered lines; l.mu is held.
+// handOffLocked has the full buffer written in the background and goes on with
+// the other one, once the write before it has ended; l.mu is held.
+func (l *Log) handOffLocked() {
+	if l.bg == nil {
+		l.bg = startWriter(l.out)
+		l.spare = make([]byte, 0, cap(l.buf))
+	}
+	l.waitLocked()
+	full := l.buf
+	l.buf, l.spare = l.spare, nil
+	l.bg.todo <- full
+	l.inFlight = true
+}
+
+// waitLocked waits for the write in flight, if any, to end; l.mu is held.
+func (l *Log) waitLocked() {
+	if !l.inFlight {
+		return
+	}
+	r := <-l.bg.done
+	l.inFlight, l.spare = false, r.buf
+	if r.err != nil {
+		l.keepErr(r.err) // those lines are lost; the next write tries again
+	}
+}
+
+// flushLocked writes the buffered lines, after those in flight; l.mu is held.
 func (l *Log) flushLocked() {
+	l.waitLocked()
 	if len(l.buf) == 0 {
 		return
 	}

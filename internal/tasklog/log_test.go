@@ -74,16 +74,39 @@ func TestAppendsAcrossOpens(t *testing.T) {
 func TestCloseReportsWriteError(t *testing.T) {
 	dir := t.TempDir()
 	l, _ := openLog(t, Options{Dir: dir}, 5)
-	// Take the directory away before the first write opens the file.
+	breakTasksDir(t, dir)
+	l.Line(SourceDownload, []byte("lost"))
+	if err := l.Close(); err == nil || !strings.Contains(err.Error(), "task 5") {
+		t.Fatalf("Close = %v, want the write error for task 5", err)
+	}
+}
+
+// breakTasksDir takes the tasks folder under dir away, a file in its place,
+// so that the first write, which opens the log file, fails.
+func breakTasksDir(t *testing.T, dir string) {
+	t.Helper()
 	if err := os.RemoveAll(filepath.Join(dir, "tasks")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tasks"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l.Line(SourceDownload, []byte("lost"))
-	if err := l.Close(); err == nil || !strings.Contains(err.Error(), "task 5") {
-		t.Fatalf("Close = %v, want the write error for task 5", err)
+}
+
+// A flood is written from a second goroutine (see handOffLocked); its write
+// errors reach Close all the same.
+func TestCloseReportsBackgroundWriteError(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openLog(t, Options{Dir: dir}, 6)
+	breakTasksDir(t, dir)
+	for range 3 * flushSize / len(benchLine) {
+		l.Line(SourceDownload, benchLine)
+	}
+	if l.bg == nil {
+		t.Fatal("three buffers of lines were written without the background writer")
+	}
+	if err := l.Close(); err == nil || !strings.Contains(err.Error(), "task 6") {
+		t.Fatalf("Close = %v, want the write error for task 6", err)
 	}
 }
 
@@ -193,6 +216,11 @@ func TestNoGoroutinePerLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		l.Printf("hello")
+		if id%20 == 0 { // a flood, written in the background
+			for range 3 * flushSize / len(benchLine) {
+				l.Line(SourceDownload, benchLine)
+			}
+		}
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}

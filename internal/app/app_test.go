@@ -237,6 +237,36 @@ func TestDownloaderTimeoutKillsTree(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() bool { return gone(pid) }, "grandchild %d still alive", pid)
 }
 
+// The status write beside the downloader's start: when it cannot be made, the
+// downloader is stopped (not left to run to its timeout), nothing is recorded as
+// a download failure, and the job waits to run again.
+func TestStatusWriteFailureStopsDownloader(t *testing.T) {
+	e := newEnv(t)
+	e.fake("slow")
+	e.settings["WORKER_DOWNLOAD_ENV"] = `["FAKE_SLOW_SECONDS=60"]`
+	e.db.MustExec(`CREATE TRIGGER no_downloading BEFORE UPDATE ON download_tasks FOR EACH ROW
+		IF NEW.status = 'downloading' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'no downloading now'; END IF`)
+	e.start()
+	id, payload := e.task(true, "/c/x.mp4")
+	e.push(payload)
+	// write tries for about 2 s; the downloader would run for 60.
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		return e.rdb.ZScore(context.Background(), queue.DelayedKey, payload).Err() == nil
+	}, "job not waiting in %s", queue.DelayedKey)
+	if !strings.Contains(e.taskLog(id), "] [download] ") {
+		t.Errorf("the downloader never ran beside the status write:\n%s", e.taskLog(id))
+	}
+	if r := e.row(id); r.Status != "processing" || r.ErrMsg != nil {
+		t.Errorf("row = %s, %v; want processing and no error", r.Status, deref(r.ErrMsg))
+	}
+	if lc := e.lifecycle(); strings.Contains(lc, "DOWNLOAD_FAILED") || strings.Contains(lc, "DOWNLOAD_SUCCESS") {
+		t.Errorf("a status write failure recorded as the download's outcome:\n%s", lc)
+	}
+	if n, _ := e.rdb.LLen(context.Background(), queue.DeadKey).Result(); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+}
+
 // gone reports whether pid no longer runs (a zombie waiting for init counts).
 func gone(pid int) bool {
 	if syscall.Kill(pid, 0) != nil {

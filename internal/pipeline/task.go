@@ -44,9 +44,15 @@ type task struct {
 
 // run takes the task from processing to completed or failed.
 func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
-	tl, err := tasklog.Open(p.TaskLog, t.id)
-	if err != nil {
-		return p.later(ctx, t.log, err)
+	var tl *tasklog.Log
+	var openErr error
+	err := p.alongside(ctx, t, store.StatusProcessing, func(context.Context) {
+		if tl, openErr = tasklog.Open(p.TaskLog, t.id); openErr == nil {
+			tl.Printf("task %d: job received, order %s, course %s", t.id, orderText(t.orderID), t.url)
+		}
+	})
+	if openErr != nil {
+		return p.later(ctx, t.log, openErr)
 	}
 	t.tl = tl
 	defer func() {
@@ -54,13 +60,11 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 			t.log.Warn("task log", zap.Error(err))
 		}
 	}()
-	t.pub = p.Progress.Task(t.id)
-	defer t.pub.Close()
-	tl.Printf("task %d: job received, order %s, course %s", t.id, orderText(t.orderID), t.url)
-
-	if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusProcessing) }); err != nil {
+	if err != nil {
 		return p.later(ctx, t.log, err)
 	}
+	t.pub = p.Progress.Task(t.id)
+	defer t.pub.Close()
 
 	// Enrollment.
 	t.pub.Stage(progress.StageWaitingEnrollment)
@@ -83,9 +87,6 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	// Sandbox and download.
 	if err := os.MkdirAll(t.dir, 0o750); err != nil {
 		return p.fail(ctx, t, fmt.Sprintf("cannot make the task folder: %v", err))
-	}
-	if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusDownloading) }); err != nil {
-		return p.later(ctx, t.log, err)
 	}
 	p.event(lifecycle.DownloadStart, t.id, orderField(t.orderID), lifecycle.F("Url", t.url))
 	tl.Printf("download started in %s", t.dir)
@@ -110,18 +111,21 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 		return p.fail(ctx, t, "download failed: the downloader exited 0 but left no files")
 	}
 	p.Metrics.AddBytes(metrics.Downloaded, size.Bytes)
-	if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusUploading) }); err != nil {
-		return p.later(ctx, t.log, err)
-	}
 	tl.Printf("upload of %q started", folder)
 	began = p.now()
-	up, err := p.Uploader.Upload(ctx, upload.Request{TaskID: t.id, Source: source, Folder: folder, Email: t.email},
-		p.lines(t, tasklog.SourceRclone, tasklog.SourceRcloneStderr, func(line []byte) {
-			if u, ok := progress.ParseRclone(line); ok {
-				t.pub.Update(progress.StageUploading, u)
-			}
-		}))
+	var up upload.Result
+	werr := p.alongside(ctx, t, store.StatusUploading, func(ctx context.Context) {
+		up, err = p.Uploader.Upload(ctx, upload.Request{TaskID: t.id, Source: source, Folder: folder, Email: t.email},
+			p.lines(t, tasklog.SourceRclone, tasklog.SourceRcloneStderr, func(line []byte) {
+				if u, ok := progress.ParseRclone(line); ok {
+					t.pub.Update(progress.StageUploading, u)
+				}
+			}))
+	})
 	t.ran += up.Ran
+	if werr != nil {
+		return p.later(ctx, t.log, werr)
+	}
 	if err != nil {
 		if isStop(ctx, err) {
 			return p.later(ctx, t.log, err)
@@ -149,16 +153,24 @@ func (p *Pipeline) download(ctx context.Context, t *task) (process.Result, *queu
 	// (the lines of one read), and the feed parses progress at the publisher's
 	// pace, not every line.
 	feed := progress.NewFeed(t.pub, progress.StageDownloading)
-	res, err := p.Downloader.Run(ctx, download.Job{TaskID: t.id, URL: t.url, Dir: t.dir},
-		func(s process.Stream, lines [][]byte) {
-			src := tasklog.SourceDownload
-			if s == process.Stderr {
-				src = tasklog.SourceDownloadStderr
-			}
-			t.tl.Lines(src, lines)
-			feed.Lines(lines)
-		})
+	var res process.Result
+	var err error
+	werr := p.alongside(ctx, t, store.StatusDownloading, func(ctx context.Context) {
+		res, err = p.Downloader.Run(ctx, download.Job{TaskID: t.id, URL: t.url, Dir: t.dir},
+			func(s process.Stream, lines [][]byte) {
+				src := tasklog.SourceDownload
+				if s == process.Stderr {
+					src = tasklog.SourceDownloadStderr
+				}
+				t.tl.Lines(src, lines)
+				feed.Lines(lines)
+			})
+	})
 	feed.Close()
+	if werr != nil {
+		r := p.later(ctx, t.log, werr)
+		return res, &r
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -284,6 +296,27 @@ func (p *Pipeline) settle(ctx context.Context, t *task, id string, ev notify.Eve
 		t.log.Warn("attempt count not cleared", zap.Error(err))
 	}
 	return nil
+}
+
+// alongside runs step while the row's status becomes status. A status write is
+// a commit, about half a millisecond, that need not hold up what goes beside it:
+// the task's set-up, the start of the downloader or of rclone. The write has
+// ended when alongside returns, so statuses are still written in order. Should
+// it fail (MySQL away for all of write's tries), step's context is canceled and
+// the write's error returned: the job waits and runs again, whatever step did.
+func (p *Pipeline) alongside(ctx context.Context, t *task, status string, step func(context.Context)) error {
+	stepCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	written := make(chan error, 1)
+	go func() {
+		err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, status) })
+		if err != nil {
+			stop(err)
+		}
+		written <- err
+	}()
+	step(stepCtx)
+	return <-written
 }
 
 // write runs a row update, trying again for a few seconds when MySQL fails.

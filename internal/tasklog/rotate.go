@@ -35,10 +35,23 @@ func (r *rotator) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n, err := r.f.Write(p)
-	r.size += int64(n)
-	return n, err
+	// In pieces: Linux (6.18, ext4) gives a large write large page-cache
+	// folios, and filling those measured slower here than 64 KiB writes
+	// (1.1-1.7 GB/s against 2.8-4.4 for 680 MB of 512 KiB writes).
+	n := 0
+	for n < len(p) {
+		m, err := r.f.Write(p[n:min(len(p), n+writeChunk)])
+		n += m
+		r.size += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
+
+// writeChunk is the most one write(2) to the file is given.
+const writeChunk = 64 << 10
 
 func (r *rotator) open() error {
 	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)

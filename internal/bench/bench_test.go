@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,17 +19,48 @@ import (
 	"github.com/coursedl/worker/internal/progress"
 )
 
-func TestParseRSS(t *testing.T) {
-	status := []byte("Name:\tworker\nVmPeak:\t  812345 kB\nVmRSS:\t   15672 kB\nRssAnon:\t    9000 kB\n")
-	if got, err := parseRSS(status); err != nil || got != 15672 {
-		t.Fatalf("parseRSS = %d, %v", got, err)
+func TestParseKiB(t *testing.T) {
+	status := []byte("Name:\tworker\nVmPeak:\t  812345 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   15672 kB\nRssAnon:\t    9000 kB\n")
+	if got, err := parseKiB(status, "VmRSS"); err != nil || got != 15672 {
+		t.Fatalf("parseKiB(VmRSS) = %d, %v", got, err)
 	}
-	if _, err := parseRSS([]byte("Name:\tworker\n")); err == nil {
+	if got, err := parseKiB(status, "VmHWM"); err != nil || got != 20480 {
+		t.Fatalf("parseKiB(VmHWM) = %d, %v", got, err)
+	}
+	if _, err := parseKiB([]byte("Name:\tworker\n"), "VmRSS"); err == nil {
 		t.Fatal("no VmRSS: no error")
 	}
 	// The real thing, this process.
 	if kib, err := rssKiB(os.Getpid()); err != nil || kib <= 0 {
 		t.Fatalf("rssKiB(self) = %d, %v", kib, err)
+	}
+}
+
+// The peak is the kernel's: memory touched and given back between two reads
+// still counts.
+func TestPeakRSS(t *testing.T) {
+	peak, err := watchPeak(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := rssKiB(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 64<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	runtime.KeepAlive(b)
+	b = nil
+	debug.FreeOSMemory()
+	now, _ := rssKiB(os.Getpid())
+	got, err := peak.KiB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got-base < 60<<10 || got-now < 32<<10 {
+		t.Fatalf("RSS %d KiB before, %d after, peak %d: want a peak 64 MiB over the RSS before, and above the RSS after", base, now, got)
 	}
 }
 
@@ -201,5 +235,35 @@ func TestHookServer(t *testing.T) {
 	case <-h.arrival(7): // already there: closed at once
 	default:
 		t.Fatal("arrival of a delivered task not closed")
+	}
+}
+
+// stampCopy, the stream ceiling, writes every byte it reads, each line after a
+// 25-byte time: a bound it does not earn by dropping work.
+func TestStampCopy(t *testing.T) {
+	long := strings.Repeat("x", 300<<10) // longer than its read buffer: cut at 256 KiB
+	for _, c := range []struct{ in, want string }{
+		{strings.Repeat("[download]  42.3% of 1GiB\n", 50_000) + "last, no break", ""},
+		{long + "\n", long[:256<<10] + "\n" + long[256<<10:] + "\n"},
+	} {
+		if c.want == "" {
+			c.want = c.in + "\n"
+		}
+		var out bytes.Buffer
+		n, err := stampCopy(&out, strings.NewReader(c.in))
+		if err != nil || n != int64(out.Len()) {
+			t.Fatalf("stampCopy = %d, %v; wrote %d", n, err, out.Len())
+		}
+		stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z $`)
+		var text strings.Builder
+		for line := range strings.Lines(out.String()) {
+			if len(line) < 25 || !stamp.MatchString(line[:25]) {
+				t.Fatalf("line without a stamp: %.60q", line)
+			}
+			text.WriteString(line[25:])
+		}
+		if text.String() != c.want {
+			t.Fatalf("the text after the stamps differs from the input (%d bytes, want %d)", text.Len(), len(c.want))
+		}
 	}
 }

@@ -50,7 +50,10 @@ func idleUse(ctx context.Context, pid int, d time.Duration) (float64, int64, err
 	if err != nil {
 		return 0, 0, err
 	}
-	rss := sampleRSS(pid, time.Second)
+	rss, err := watchPeak(pid)
+	if err != nil {
+		return 0, 0, err
+	}
 	start := time.Now()
 	select {
 	case <-ctx.Done():
@@ -58,7 +61,7 @@ func idleUse(ctx context.Context, pid int, d time.Duration) (float64, int64, err
 	}
 	elapsed := time.Since(start)
 	cpu1, err := cpuTime(pid)
-	peak, rssErr := rss.Peak()
+	peak, rssErr := rss.KiB()
 	if err := errors.Join(err, rssErr, ctx.Err()); err != nil {
 		return 0, 0, err
 	}

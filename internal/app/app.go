@@ -194,6 +194,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Metrics:       a.metrics,
 		Log:           log.Named("queue"),
 		OnReclaimed:   func(payload string) { a.recovered(payload, cfg.Worker.ID) },
+		OnDelayed:     a.scheduler.Wake,
 	}
 	return a, nil
 }

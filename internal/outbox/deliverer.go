@@ -19,14 +19,16 @@ type Sender interface {
 	Send(ctx context.Context, id string, body []byte) error
 }
 
-// Deliverer sends due events: at once when this process adds one, and otherwise
-// by looking at the outbox every Poll.
+// Deliverer sends due events: at once when this process adds one (Wake), when
+// the earliest event in the outbox is due (a retry, or the end of the lease of
+// a worker that died while sending), and at least every Poll (an event another
+// worker released and could not send).
 type Deliverer struct {
 	Store     *Store
 	Sender    Sender
 	Schedule  []time.Duration  // delays between attempts
 	Timeout   time.Duration    // of one attempt; the lease is longer
-	Poll      time.Duration    // default 1 s
+	Poll      time.Duration    // the longest wait; default DefaultPoll
 	Lifecycle *lifecycle.Log   // may be nil
 	Metrics   *metrics.Metrics // may be nil
 	Log       *zap.Logger
@@ -47,7 +49,7 @@ func (d *Deliverer) Wake() {
 func (d *Deliverer) Init() *Deliverer {
 	d.wake = make(chan struct{}, 1)
 	if d.Poll <= 0 {
-		d.Poll = time.Second
+		d.Poll = DefaultPoll
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -62,41 +64,54 @@ func (d *Deliverer) Init() *Deliverer {
 // (within Timeout) and its outcome recorded; events claimed and not yet tried
 // are delivered later, by this or another worker, once their lease is over.
 func (d *Deliverer) Run(ctx context.Context) error {
-	ticker := time.NewTicker(d.Poll)
-	defer ticker.Stop()
+	t := time.NewTimer(d.Poll)
+	defer t.Stop()
 	tr := trouble.New(d.Log, "webhook outbox unreachable; retrying", "webhook outbox reachable again")
 	for {
-		err := d.pass(ctx)
+		next, err := d.pass(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		tr.Report(err)
+		wait := d.Poll
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(d.Now()), minWait))
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ticker.C:
+		case <-t.C:
 		case <-d.wake:
 		}
 	}
 }
 
-// pass sends every event due now.
-func (d *Deliverer) pass(ctx context.Context) error {
+// DefaultPoll is the longest a Deliverer waits between looks at the outbox.
+const DefaultPoll = 5 * time.Second
+
+// minWait keeps an event due in the past (a clock behind Redis's scores) from
+// spinning the loop.
+const minWait = 10 * time.Millisecond
+
+// pass sends every event due now; it returns when the earliest event left is
+// due (zero if none is).
+func (d *Deliverer) pass(ctx context.Context) (time.Time, error) {
 	for {
 		lease := d.Timeout + 30*time.Second
-		entries, err := d.Store.Claim(ctx, d.Now(), lease, 16)
+		entries, next, err := d.Store.Claim(ctx, d.Now(), lease, 16)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if len(entries) == 0 {
-			return nil
+			return next, nil
 		}
 		for _, e := range entries {
 			if ctx.Err() != nil {
-				return nil // stopping: the events claimed and not tried wait out their lease
+				return time.Time{}, nil // stopping: the events claimed and not tried wait out their lease
 			}
 			if err := d.attempt(ctx, e); err != nil {
-				return err
+				return time.Time{}, err
 			}
 		}
 	}

@@ -127,10 +127,11 @@ func (s *Store) ReleaseStaged(ctx context.Context, taskID int64, now time.Time) 
 // attempt to ARGV[2] so that no other deliverer takes them meanwhile, and returns
 // each with its fields (one round trip: a task's webhook goes out right after it
 // is released). An id whose event hash (ARGV[4] + id) is gone is dropped.
-// The result is flat: id, body, taskId, type, attempts, lastError, id, ...
+// The result is flat: first when the earliest event left is due (empty if none),
+// then id, body, taskId, type, attempts, lastError, id, ...
 var claimScript = redis.NewScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
+local out = {''}
 for _, id in ipairs(ids) do
   local f = redis.call('HMGET', ARGV[4] .. id, 'body', 'taskId', 'type', 'attempts', 'lastError')
   if f[1] then
@@ -141,21 +142,31 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
   end
 end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if nxt[2] then out[1] = nxt[2] end
 return out
 `)
 
-// Claim leases up to n due events until now+lease and returns them.
-func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Entry, error) {
+// Claim leases up to n due events until now+lease and returns them, and when
+// the earliest event left in the outbox is due (zero if there is none; the
+// events just claimed count, due at the end of their lease).
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, n int) ([]Entry, time.Time, error) {
 	flat, err := claimScript.Run(ctx, s.rdb, []string{DueKey},
 		now.UnixMilli(), now.Add(lease).UnixMilli(), n, EventKey("")).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("outbox claim: %w", err)
+		return nil, time.Time{}, fmt.Errorf("outbox claim: %w", err)
+	}
+	var next time.Time
+	if len(flat) > 0 && flat[0] != "" {
+		if ms, err := strconv.ParseFloat(flat[0], 64); err == nil {
+			next = time.UnixMilli(int64(ms))
+		}
 	}
 	out := make([]Entry, 0, len(flat)/6)
-	for i := 0; i+5 < len(flat); i += 6 {
+	for i := 1; i+5 < len(flat); i += 6 {
 		out = append(out, entry(flat[i], flat[i+1], flat[i+2], flat[i+3], flat[i+4], flat[i+5]))
 	}
-	return out, nil
+	return out, next, nil
 }
 
 func entry(id, body, taskID, typ, attempts, lastError string) Entry {

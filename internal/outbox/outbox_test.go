@@ -214,9 +214,13 @@ func TestClaimReturnsEvents(t *testing.T) {
 	}
 	s.Retry(ctx, "msg_e", 2, "503 Service Unavailable", now)
 	s.rdb.ZAdd(ctx, DueKey, redis.Z{Score: float64(now.UnixMilli()), Member: "msg_gone"})
-	got, err := s.Claim(ctx, now.Add(time.Millisecond), time.Minute, 10)
+	got, next, err := s.Claim(ctx, now.Add(time.Millisecond), time.Minute, 10)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("Claim = %+v, %v", got, err)
+	}
+	// The one event left is the one claimed, due again when its lease ends.
+	if lease := now.Add(time.Millisecond + time.Minute); next.UnixMilli() != lease.UnixMilli() {
+		t.Fatalf("next due %v, want the end of the lease %v", next, lease)
 	}
 	e := got[0]
 	if e.ID != "msg_e" || e.TaskID != 5 || e.Type != notify.TypeCompleted || e.Attempts != 2 ||
@@ -226,7 +230,24 @@ func TestClaimReturnsEvents(t *testing.T) {
 	if s.rdb.ZScore(ctx, DueKey, "msg_gone").Err() == nil {
 		t.Fatal("an id without its event stays due")
 	}
-	if again, _ := s.Claim(ctx, now.Add(time.Millisecond), time.Minute, 10); len(again) != 0 {
+	if again, _, _ := s.Claim(ctx, now.Add(time.Millisecond), time.Minute, 10); len(again) != 0 {
 		t.Fatalf("claimed twice within the lease: %+v", again)
 	}
+	s.Delivered(ctx, "msg_e")
+	if _, next, err := s.Claim(ctx, now, time.Minute, 10); err != nil || !next.IsZero() {
+		t.Fatalf("empty outbox: next due %v, %v; want none", next, err)
+	}
+}
+
+// A retry is sent when it is due, not at the next look: with Poll an hour, the
+// deliverer sleeps until the retry's time.
+func TestDelivererWakesForTheNextRetry(t *testing.T) {
+	s, d, rec := setup(t, http.StatusServiceUnavailable)
+	d.Poll, d.Schedule = time.Hour, []time.Duration{300 * time.Millisecond}
+	run(t, d)
+	if err := s.Add(context.Background(), "msg_r", event(7), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d.Wake()
+	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the retry about 300 ms after the 503")
 }

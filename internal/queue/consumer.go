@@ -76,6 +76,9 @@ type Consumer struct {
 	OrphanCheck time.Duration
 	// OnReclaimed, if set, is called for each such job given back to the queue.
 	OnReclaimed func(payload string)
+	// OnDelayed, if set, is called after a job went to the delayed set
+	// (Scheduler.Wake, so that it knows when the job is due).
+	OnDelayed func()
 
 	held held // jobs taken and not yet settled
 }
@@ -217,6 +220,9 @@ func (c *Consumer) settle(ctx context.Context, payload string, res Result) {
 			err = c.Queue.DeadLetter(settle, payload, res.Reason, time.Now())
 		}
 		if err == nil {
+			if res.Outcome == Retry && c.OnDelayed != nil {
+				c.OnDelayed()
+			}
 			return
 		}
 		if attempt == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -56,59 +57,127 @@ func (c *Client) ForgetAttempts(ctx context.Context, taskID int64) error {
 }
 
 // promoteScript moves up to ARGV[2] delayed jobs due by ARGV[1] to the head of
-// the queue. KEYS[1] delayed set, KEYS[2] queue.
+// the queue (RPUSH: BLMOVE takes from the right) and returns how many, and the
+// due time of the next delayed job (Unix ms), false when there is none.
 var promoteScript = redis.NewScript(`
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, job in ipairs(due) do
   redis.call('ZREM', KEYS[1], job)
   redis.call('RPUSH', KEYS[2], job)
 end
-return #due`)
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {#due, nxt[2] or false}`)
+
+// DefaultSchedulerWait is the longest a Scheduler waits between looks.
+const DefaultSchedulerWait = 5 * time.Second
 
 // Scheduler gives delayed jobs back to the queue when they are due. Every worker
 // runs one; the script makes that safe.
+//
+// It sleeps until the next delayed job is due, or Every at most (a job delayed
+// by another worker, whose own scheduler normally moves it), and is woken by
+// Wake when this worker delays one: an idle worker looks every few seconds, not
+// every second, and a job still comes back when it is due.
 type Scheduler struct {
 	RDB   redis.UniversalClient
 	Queue string
-	Every time.Duration // default 1 s
+	Every time.Duration // the longest wait; default DefaultSchedulerWait
 	Log   *zap.Logger
 	Now   func() time.Time
+
+	once sync.Once
+	wake chan struct{}
 }
 
-// Run promotes due jobs at once and then every Every until ctx ends.
-func (s *Scheduler) Run(ctx context.Context) error {
-	if s.Every <= 0 {
-		s.Every = time.Second
+// Wake has the scheduler look again now: a job was just delayed.
+func (s *Scheduler) Wake() {
+	s.init()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
-	t := time.NewTicker(s.Every)
+}
+
+func (s *Scheduler) init() { s.once.Do(func() { s.wake = make(chan struct{}, 1) }) }
+
+// Run promotes due jobs at once and then whenever the next is due, until ctx
+// ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.init()
+	if s.Every <= 0 {
+		s.Every = DefaultSchedulerWait
+	}
+	t := time.NewTimer(s.Every)
 	defer t.Stop()
 	tr := trouble.New(s.Log, "cannot move delayed jobs; retrying", "delayed jobs move again")
 	for {
-		_, err := s.Promote(ctx)
+		_, next, err := s.promote(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		tr.Report(err)
+		wait := s.Every
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(s.now()), minSchedulerWait))
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.wake:
 		}
 	}
 }
 
+// minSchedulerWait keeps a job due in the past (a clock behind Redis's
+// scores) from spinning the loop.
+const minSchedulerWait = 10 * time.Millisecond
+
 // Promote moves every job due now and returns how many.
 func (s *Scheduler) Promote(ctx context.Context) (int, error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
+	n, _, err := s.promote(ctx)
+	return n, err
+}
+
+// promote moves every job due now; it returns how many, and when the next
+// delayed job is due (zero if none is).
+func (s *Scheduler) promote(ctx context.Context) (int, time.Time, error) {
 	total := 0
 	for {
-		n, err := promoteScript.Run(ctx, s.RDB, []string{DelayedKey, s.Queue}, now().UnixMilli(), 100).Int()
+		res, err := promoteScript.Run(ctx, s.RDB, []string{DelayedKey, s.Queue}, s.now().UnixMilli(), 100).Slice()
+		if err != nil {
+			return total, time.Time{}, err
+		}
+		n, next := promoted(res)
 		total += n
-		if err != nil || n < 100 {
-			return total, err
+		if n < 100 {
+			return total, next, nil
 		}
 	}
+}
+
+// promoted reads promoteScript's answer: the count, then the next due time in
+// Unix ms (a string, as Redis gives scores) or nil.
+func promoted(res []any) (int, time.Time) {
+	if len(res) < 1 {
+		return 0, time.Time{}
+	}
+	n, _ := res[0].(int64)
+	var next time.Time
+	if len(res) > 1 {
+		if score, ok := res[1].(string); ok {
+			if ms, err := strconv.ParseFloat(score, 64); err == nil {
+				next = time.UnixMilli(int64(ms))
+			}
+		}
+	}
+	return int(n), next
+}
+
+func (s *Scheduler) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }

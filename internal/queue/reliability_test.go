@@ -441,3 +441,36 @@ func TestConsumerRequeuesJobTakenAsStopBegins(t *testing.T) {
 		t.Fatalf("processing holds %d after stop", n)
 	}
 }
+
+// The scheduler sleeps until the next delayed job is due, not a fixed tick: with
+// Every an hour, a job delayed before it runs and one delayed (and announced by
+// Wake) while it sleeps both come back when due.
+func TestSchedulerWaitsForTheNextDueJob(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	rdb.LPush(ctx, "q", "first", "second")
+	first, _ := q.Fetch(ctx, time.Second)
+	if err := q.Delay(ctx, first, time.Now().Add(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	s := &Scheduler{RDB: rdb, Queue: "q", Every: time.Hour, Log: zaptest.NewLogger(t)}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testutil.Eventually(t, 5*time.Second, func() bool { return rdb.LLen(ctx, "q").Val() == 2 }, "first job back when due")
+
+	second, _ := q.Fetch(ctx, time.Second)
+	if second != "first" {
+		t.Fatalf("fetched %q, want the promoted job", second)
+	}
+	if err := q.Delay(ctx, second, time.Now().Add(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	s.Wake()
+	testutil.Eventually(t, 5*time.Second, func() bool { return rdb.LLen(ctx, "q").Val() == 2 }, "job delayed during the sleep back when due")
+	if n := rdb.ZCard(ctx, DelayedKey).Val(); n != 0 {
+		t.Fatalf("%d jobs left delayed", n)
+	}
+}

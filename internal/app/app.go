@@ -127,9 +127,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	}
 	a.notifier = sdnotify.New(log.Named("systemd"))
 
-	box := outbox.NewStore(a.rdb)
 	a.deliverer = (&outbox.Deliverer{
-		Store:     box,
+		Store:     outbox.NewStore(a.rdb),
 		Sender:    &notify.Sender{URL: cfg.Webhook.URL, Signer: signer, Timeout: cfg.Webhook.Timeout},
 		Schedule:  cfg.Webhook.RetrySchedule,
 		Timeout:   cfg.Webhook.Timeout,
@@ -155,8 +154,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			Timeout:     cfg.Upload.Timeout,
 			Env:         cfg.Upload.Env,
 		},
-		Outbox:      box,
-		Wake:        a.deliverer.Wake,
+		Outbox:      a.deliverer,
 		Locks:       &queue.Locks{RDB: a.rdb, Owner: cfg.Worker.ID, Log: log.Named("lock")},
 		MaxAttempts: cfg.Retry.MaxAttempts,
 		BaseDelay:   cfg.Retry.BaseDelay,

@@ -34,8 +34,54 @@ type Deliverer struct {
 	Log       *zap.Logger
 	Now       func() time.Time
 
-	wake chan struct{}
+	wake   chan struct{}
+	handed chan Entry // events released by Release, for a first attempt
 }
+
+// Stage stages event ev as id (Store.Stage): the Deliverer is the outbox of the
+// pipeline, which stages, writes the row, then releases.
+func (d *Deliverer) Stage(ctx context.Context, id string, ev notify.Event) error {
+	return d.Store.Stage(ctx, id, ev)
+}
+
+// ReleaseStaged releases the event staged for taskID, if one is, and looks at
+// the outbox at once; it reports whether there was one.
+func (d *Deliverer) ReleaseStaged(ctx context.Context, taskID int64, now time.Time) (bool, error) {
+	ok, err := d.Store.ReleaseStaged(ctx, taskID, now)
+	if ok {
+		d.Wake()
+	}
+	return ok, err
+}
+
+// Release releases the staged event id of taskID and has it sent at once,
+// without the claim and read-back of a pass: one round trip from the row written
+// to the request under way. The event is claimed first, so no other deliverer
+// sends it meanwhile; should this worker stop before trying it, it goes out when
+// the claim's lease ends.
+func (d *Deliverer) Release(ctx context.Context, id string, taskID int64, now time.Time) error {
+	e, ok, err := d.Store.ReleaseClaimed(ctx, id, taskID, now, d.lease())
+	if err != nil {
+		return err
+	}
+	if ok {
+		select {
+		case d.handed <- e:
+			return nil
+		default:
+		}
+		// Many events at once: this one waits its turn in the outbox.
+		if err := d.Store.Due(ctx, id, now); err != nil {
+			d.Log.Warn("webhook event waits for its lease", zap.String("webhook_id", id), zap.Error(err))
+		}
+	}
+	d.Wake()
+	return nil
+}
+
+// lease is how long a claimed event is kept from other deliverers: longer than
+// an attempt.
+func (d *Deliverer) lease() time.Duration { return d.Timeout + 30*time.Second }
 
 // Wake asks the Deliverer to look at the outbox now (after an Add).
 func (d *Deliverer) Wake() {
@@ -48,6 +94,7 @@ func (d *Deliverer) Wake() {
 // Init prepares the Deliverer; call it once before Run and Wake.
 func (d *Deliverer) Init() *Deliverer {
 	d.wake = make(chan struct{}, 1)
+	d.handed = make(chan Entry, 64)
 	if d.Poll <= 0 {
 		d.Poll = DefaultPoll
 	}
@@ -67,22 +114,32 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	t := time.NewTimer(d.Poll)
 	defer t.Stop()
 	tr := trouble.New(d.Log, "webhook outbox unreachable; retrying", "webhook outbox reachable again")
+	look := true
 	for {
-		next, err := d.pass(ctx)
-		if ctx.Err() != nil {
-			return nil
+		if look {
+			next, err := d.pass(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			tr.Report(err)
+			wait := d.Poll
+			if !next.IsZero() {
+				wait = min(wait, max(next.Sub(d.Now()), minWait))
+			}
+			t.Reset(wait)
 		}
-		tr.Report(err)
-		wait := d.Poll
-		if !next.IsZero() {
-			wait = min(wait, max(next.Sub(d.Now()), minWait))
-		}
-		t.Reset(wait)
+		look = true
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-d.wake:
+		case e := <-d.handed:
+			// Sent: nothing new is due, the timer stands. Not sent: its retry
+			// is in the outbox, and the next look finds when.
+			sent, err := d.attempt(ctx, e)
+			tr.Report(err)
+			look = !sent || err != nil
 		}
 	}
 }
@@ -98,8 +155,7 @@ const minWait = 10 * time.Millisecond
 // due (zero if none is).
 func (d *Deliverer) pass(ctx context.Context) (time.Time, error) {
 	for {
-		lease := d.Timeout + 30*time.Second
-		entries, next, err := d.Store.Claim(ctx, d.Now(), lease, 16)
+		entries, next, err := d.Store.Claim(ctx, d.Now(), d.lease(), 16)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -110,15 +166,16 @@ func (d *Deliverer) pass(ctx context.Context) (time.Time, error) {
 			if ctx.Err() != nil {
 				return time.Time{}, nil // stopping: the events claimed and not tried wait out their lease
 			}
-			if err := d.attempt(ctx, e); err != nil {
+			if _, err := d.attempt(ctx, e); err != nil {
 				return time.Time{}, err
 			}
 		}
 	}
 }
 
-// attempt sends one event and records the outcome.
-func (d *Deliverer) attempt(ctx context.Context, e Entry) error {
+// attempt sends one event and records the outcome; sent is true when the web
+// app took it, err is an error recording the outcome.
+func (d *Deliverer) attempt(ctx context.Context, e Entry) (sent bool, _ error) {
 	n := e.Attempts + 1
 	log := d.Log.With(zap.Int64("task_id", e.TaskID), zap.String("webhook_id", e.ID), zap.Int("attempt", n))
 	began := d.Now()
@@ -139,7 +196,7 @@ func (d *Deliverer) attempt(ctx context.Context, e Entry) error {
 		d.event(lifecycle.WebhookSent, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n))
 		log.Info("webhook delivered", zap.String("type", e.Type))
 		d.Metrics.WebhookDelivery(metrics.WebhookDelivered)
-		return d.Store.Delivered(rctx, e.ID)
+		return true, d.Store.Delivered(rctx, e.ID)
 	}
 	reason := err.Error()
 	if notify.IsPermanent(err) || n > len(d.Schedule) {
@@ -147,14 +204,14 @@ func (d *Deliverer) attempt(ctx context.Context, e Entry) error {
 			lifecycle.F("Error", reason), lifecycle.F("Final", true))
 		log.Error("webhook not delivered; kept in "+DeadKey+" for an operator", zap.Error(err))
 		d.Metrics.WebhookDelivery(metrics.WebhookDead)
-		return d.Store.Bury(rctx, e.ID, n, reason)
+		return false, d.Store.Bury(rctx, e.ID, n, reason)
 	}
 	next := d.Now().Add(jitter(d.Schedule[n-1]))
 	d.event(lifecycle.WebhookFailed, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n),
 		lifecycle.F("Error", reason), lifecycle.F("Next", next.UTC().Format(time.RFC3339)))
 	log.Warn("webhook attempt failed", zap.Error(err), zap.Time("next", next))
 	d.Metrics.WebhookDelivery(metrics.WebhookRetry)
-	return d.Store.Retry(rctx, e.ID, n, reason, next)
+	return false, d.Store.Retry(rctx, e.ID, n, reason, next)
 }
 
 func (d *Deliverer) event(name string, taskID int64, fields ...lifecycle.Field) {

@@ -110,6 +110,51 @@ func (s *Store) Release(ctx context.Context, id string, taskID int64, now time.T
 	return nil
 }
 
+// releaseClaimedScript is Release with the event claimed by the caller until
+// ARGV[3] (Unix ms) and returned whole, in one round trip: id ARGV[1] of task
+// ARGV[2] is added to the due set unless it is there already (then false is
+// returned and the set is left as it was), its staged mark removed, and its
+// fields (event hash ARGV[4]) returned as Claim returns them.
+var releaseClaimedScript = redis.NewScript(`
+redis.call('HDEL', KEYS[2], ARGV[2])
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1]) == 0 then return false end
+local f = redis.call('HMGET', ARGV[4], 'body', 'taskId', 'type', 'attempts', 'lastError')
+if not f[1] then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return false
+end
+for i = 1, 5 do f[i] = f[i] or '' end
+return f
+`)
+
+// ReleaseClaimed releases the staged event id of taskID claimed by the caller
+// until now+lease, and returns it for a first attempt: no other deliverer takes
+// it meanwhile, and should the caller never try it, it is sent when the lease
+// ends. ok is false when id was released already (it stays as it was) or has
+// no event.
+func (s *Store) ReleaseClaimed(ctx context.Context, id string, taskID int64, now time.Time, lease time.Duration) (e Entry, ok bool, err error) {
+	f, err := releaseClaimedScript.Run(ctx, s.rdb, []string{DueKey, StagedKey},
+		id, taskID, now.Add(lease).UnixMilli(), EventKey(id)).StringSlice()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return Entry{}, false, nil
+	case err != nil:
+		return Entry{}, false, fmt.Errorf("outbox release %s: %w", id, err)
+	case len(f) != 5:
+		return Entry{}, false, fmt.Errorf("outbox release %s: %d fields", id, len(f))
+	}
+	return entry(id, f[0], f[1], f[2], f[3], f[4]), true, nil
+}
+
+// Due makes event id due at once (one released claimed that its deliverer
+// could not take).
+func (s *Store) Due(ctx context.Context, id string, now time.Time) error {
+	if err := s.rdb.ZAddXX(ctx, DueKey, redis.Z{Score: float64(now.UnixMilli()), Member: id}).Err(); err != nil {
+		return fmt.Errorf("outbox due %s: %w", id, err)
+	}
+	return nil
+}
+
 // ReleaseStaged releases the event staged for taskID, if one is; it reports
 // whether there was one.
 func (s *Store) ReleaseStaged(ctx context.Context, taskID int64, now time.Time) (bool, error) {

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -201,6 +202,66 @@ func TestStageRelease(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the staged event sent after release")
 	if ok, _ := s.ReleaseStaged(ctx, 77, time.Now()); ok {
 		t.Fatal("released twice")
+	}
+}
+
+// Release hands the event to the deliverer claimed: it is sent once, at once,
+// and no other deliverer takes it in between; a second release sends nothing.
+func TestDelivererRelease(t *testing.T) {
+	s, d, rec := setup(t)
+	ctx := context.Background()
+	if err := d.Stage(ctx, "msg_h", event(81)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := d.Release(ctx, "msg_h", 81, now); err != nil {
+		t.Fatal(err)
+	}
+	// Not yet sent (Run is not running): claimed, so a pass elsewhere finds
+	// nothing due, and the staged mark is gone.
+	if got, _, _ := s.Claim(ctx, now.Add(time.Second), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("another deliverer claimed %+v", got)
+	}
+	if s.rdb.HExists(ctx, StagedKey, "81").Val() {
+		t.Fatal("still marked staged after the release")
+	}
+	run(t, d)
+	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 1 }, "the released event sent")
+	testutil.Eventually(t, 5*time.Second, func() bool { w, _, _ := s.Depth(ctx); return w == 0 }, "the outbox empty once sent")
+	if err := d.Release(ctx, "msg_h", 81, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := d.ReleaseStaged(ctx, 81, time.Now()); ok || err != nil {
+		t.Fatalf("ReleaseStaged after the release = %v, %v", ok, err)
+	}
+	time.Sleep(100 * time.Millisecond) // negative check: ten polls of 10 ms, nothing more sent
+	if n := rec.count(); n != 1 {
+		t.Fatalf("%d deliveries, want 1", n)
+	}
+}
+
+// More released events than the deliverer holds: the rest wait in the outbox
+// as due, and every one is sent.
+func TestDelivererReleaseWhenBusy(t *testing.T) {
+	s, d, rec := setup(t)
+	ctx := context.Background()
+	const n = 100 // the hand-off holds 64
+	for i := range n {
+		id := fmt.Sprintf("msg_b%d", i)
+		if err := d.Stage(ctx, id, event(int64(1000+i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Release(ctx, id, int64(1000+i), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w, _, _ := s.Depth(ctx); w != n {
+		t.Fatalf("%d events waiting, want %d", w, n)
+	}
+	run(t, d)
+	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count() == n }, "all %d events sent", n)
+	if w, _, _ := s.Depth(ctx); w != 0 {
+		t.Fatalf("%d events left", w)
 	}
 }
 

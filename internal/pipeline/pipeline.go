@@ -53,9 +53,10 @@ type Uploader interface {
 	Upload(ctx context.Context, req upload.Request, onLine func(process.Stream, []byte)) (upload.Result, error)
 }
 
-// Outbox keeps webhook events until the web app has them. An event is staged
-// before the row is written and released after, so that no crash between the two
-// loses it (see outbox.Store.Stage).
+// Outbox keeps webhook events until the web app has them, and sends them. An
+// event is staged before the row is written and released after, so that no
+// crash between the two loses it (see outbox.Store.Stage); outbox.Deliverer is
+// one.
 type Outbox interface {
 	Stage(ctx context.Context, id string, ev notify.Event) error
 	Release(ctx context.Context, id string, taskID int64, now time.Time) error
@@ -80,7 +81,6 @@ type Pipeline struct {
 	Downloader   Downloader
 	Uploader     Uploader
 	Outbox       Outbox
-	Wake         func() // called after an event is released to the outbox; may be nil
 	Attempts     Attempts
 	Locks        Locker
 	MaxAttempts  int           // retry.max_attempts
@@ -158,10 +158,8 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 	if row.Status == store.StatusCompleted {
 		// A run that crashed after writing the row may have left its webhook
 		// staged: send it now.
-		if ok, err := p.Outbox.ReleaseStaged(ctx, j.TaskID, p.now()); err != nil {
+		if _, err := p.Outbox.ReleaseStaged(ctx, j.TaskID, p.now()); err != nil {
 			return p.later(ctx, log, err)
-		} else if ok && p.Wake != nil {
-			p.Wake()
 		}
 		log.Info("task already completed; job acknowledged and skipped")
 		p.Metrics.TaskEnded(metrics.ResultSkipped)

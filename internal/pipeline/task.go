@@ -288,9 +288,6 @@ func (p *Pipeline) settle(ctx context.Context, t *task, id string, ev notify.Eve
 	if err := p.Outbox.Release(ctx, id, t.id, p.now()); err != nil {
 		return err
 	}
-	if p.Wake != nil {
-		p.Wake()
-	}
 	t.tl.Printf("webhook %s queued as %s", ev.Type, id)
 	if err := p.Attempts.ForgetAttempts(ctx, t.id); err != nil {
 		t.log.Warn("attempt count not cleared", zap.Error(err))

@@ -159,14 +159,15 @@ func (b *Bench) fifoPass(ctx context.Context, size int64, move func(out io.Write
 }
 
 // stampCopy copies in to out line by line, each line after a 25-byte time,
-// "2026-11-28T20:00:00.123Z ", through two 512 KiB buffers that a second
+// "2026-11-28T20:00:00.123Z ", through four 512 KiB buffers that a second
 // goroutine writes in 64 KiB pieces, as package tasklog writes.
 func stampCopy(out io.Writer, in io.Reader) (int64, error) {
 	stamp := time.Now().UTC().AppendFormat(nil, "2006-01-02T15:04:05.000Z ")
-	const bufSize, piece = 512 << 10, 64 << 10
-	full, free := make(chan []byte), make(chan []byte, 2)
-	free <- make([]byte, 0, bufSize+4<<10)
-	free <- make([]byte, 0, bufSize+4<<10)
+	const bufSize, buffers, piece = 512 << 10, 4, 64 << 10
+	full, free := make(chan []byte, buffers), make(chan []byte, buffers)
+	for range buffers {
+		free <- make([]byte, 0, bufSize+4<<10)
+	}
 	var written int64
 	var writeErr error
 	done := make(chan struct{})

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync"
 	"time"
 )
@@ -130,14 +131,19 @@ func (f *Feed) parseLocked(line []byte) {
 	}
 }
 
+// downloa is the first eight bytes of "[download]" as a little-endian word.
+var downloa = binary.LittleEndian.Uint64(tokDownload)
+
 // isProgressLine reports whether line is one of yt-dlp's progress lines, whose
 // parse depends on nothing after it and changes no state of the Downloader:
 // "[download]  42.3% of ...", "[download] N/A% of ...", "[download]   1.00KiB at
 // ...", or a bare "57.5%" of another program.
 func isProgressLine(line []byte) bool {
-	// The common case first, without the tokenizer: "[download]" and blanks, then
-	// digits and dots ending in '%' and a blank.
-	if rest, ok := bytes.CutPrefix(line, tokDownload); ok {
+	// The common case first, without the tokenizer: "[download]" (compared as a
+	// word and two bytes, inline: a flood of output asks this of every line) and
+	// blanks, then digits and dots ending in '%' and a blank.
+	if len(line) > len(tokDownload) && binary.LittleEndian.Uint64(line) == downloa && line[8] == 'd' && line[9] == ']' {
+		rest := line[len(tokDownload):]
 		i := 0
 		for i < len(rest) && rest[i] == ' ' {
 			i++

@@ -97,3 +97,22 @@ func TestIsProgressLine(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFeedFlood hands a Feed batches of 1,024 yt-dlp progress lines, as a
+// downloader flooding its output does: the cost a line of classifying it while
+// the publisher's interval runs.
+func BenchmarkFeedFlood(b *testing.B) {
+	f := &Feed{sink: &recorder{}, stage: StageDownloading, every: time.Hour}
+	batch := make([][]byte, 1024)
+	for i := range batch {
+		batch[i] = fmt.Appendf(nil, "[download]  %4.1f%% of ~  1.23GiB at    1.23MiB/s ETA 00:07 (frag %d/345)", float64(i%1000)/10, i%345)
+	}
+	f.Lines(batch[:1]) // parsed at once; the interval starts
+	b.SetBytes(int64(len(batch[0]) * len(batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		f.Lines(batch)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/line")
+	f.Close()
+}

@@ -159,22 +159,22 @@ func cleanPrefix(text []byte) int {
 // holds none. A tab may answer true as well. It tests 32 bytes a step without a
 // branch per word: a line of output is scanned at a few bytes a cycle.
 func mayNeedEscape(text []byte) bool {
-	var acc uint64
+	var acc uint64 // only its high bits count, and only at the end
 	i := 0
 	for ; i+32 <= len(text); i += 32 {
 		w := text[i : i+32 : i+32]
-		acc |= lookMask(binary.LittleEndian.Uint64(w[0:])) |
-			lookMask(binary.LittleEndian.Uint64(w[8:])) |
-			lookMask(binary.LittleEndian.Uint64(w[16:])) |
-			lookMask(binary.LittleEndian.Uint64(w[24:]))
+		acc |= lookBits(binary.LittleEndian.Uint64(w[0:])) |
+			lookBits(binary.LittleEndian.Uint64(w[8:])) |
+			lookBits(binary.LittleEndian.Uint64(w[16:])) |
+			lookBits(binary.LittleEndian.Uint64(w[24:]))
 	}
 	for ; i+8 <= len(text); i += 8 {
-		acc |= lookMask(binary.LittleEndian.Uint64(text[i:]))
+		acc |= lookBits(binary.LittleEndian.Uint64(text[i:]))
 	}
 	if i < len(text) {
 		if len(text) >= 8 {
 			// The last eight bytes, overlapping what was tested.
-			acc |= lookMask(binary.LittleEndian.Uint64(text[len(text)-8:]))
+			acc |= lookBits(binary.LittleEndian.Uint64(text[len(text)-8:]))
 		} else {
 			for _, c := range text[i:] {
 				if isControl(c) {
@@ -183,7 +183,7 @@ func mayNeedEscape(text []byte) bool {
 			}
 		}
 	}
-	return acc != 0
+	return acc&highs != 0
 }
 
 // wordNeedsLook reports whether one of the eight bytes of w is below 0x20 or
@@ -192,9 +192,15 @@ func mayNeedEscape(text []byte) bool {
 func wordNeedsLook(w uint64) bool { return lookMask(w) != 0 }
 
 // lookMask is not zero when one of the eight bytes of w is below 0x20 or is 0x7f.
-func lookMask(w uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	below := (w - ones*0x20) &^ w & highs
+func lookMask(w uint64) uint64 { return lookBits(w) & highs }
+
+// lookBits is lookMask before its last step: of its bits, only the high bit of
+// each byte means anything.
+func lookBits(w uint64) uint64 {
+	const ones = 0x0101010101010101
 	x := w ^ (ones * 0x7f)
-	return (below | (x-ones)&^x) & highs
+	return (w-ones*0x20)&^w | (x-ones)&^x
 }
+
+// highs has the high bit of each byte of a word.
+const highs = 0x8080808080808080

@@ -172,6 +172,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Log:          log.Named("task"),
 	}
 	a.queue = queue.New(a.rdb, cfg.Redis.Queue, cfg.Worker.ID)
+	// The blocking fetch waits on a connection of its own, which a stop can cut
+	// short: the wait can then be long, and an idle worker wakes up seldom.
+	a.closers = append(a.closers, a.queue.BlockOn(a.rdb.Options()).Close)
 	p.Attempts = a.queue
 	a.heartbeat = &queue.Heartbeat{RDB: a.rdb, WorkerID: cfg.Worker.ID, Concurrency: cfg.Worker.Concurrency, Log: log.Named("heartbeat")}
 	a.recoverer = &queue.Recoverer{
@@ -189,6 +192,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Handler:       p,
 		Concurrency:   cfg.Worker.Concurrency,
 		ShutdownGrace: cfg.Worker.ShutdownGrace,
+		Block:         fetchBlock,
 		Metrics:       a.metrics,
 		Log:           log.Named("queue"),
 		OnReclaimed:   func(payload string) { a.recovered(payload, cfg.Worker.ID) },
@@ -196,6 +200,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	}
 	return a, nil
 }
+
+// fetchBlock is how long an idle worker's fetch waits for a job in one BLMOVE;
+// a stop does not wait for it (queue.Client.BlockOn).
+const fetchBlock = 5 * time.Second
 
 // Run works until ctx ends, then shuts down in two phases (see queue.Consumer)
 // and returns nil after a clean stop.

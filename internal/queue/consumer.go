@@ -67,7 +67,7 @@ type Consumer struct {
 	Queue         *Client
 	Handler       Handler
 	Concurrency   int
-	Block         time.Duration    // BLMOVE block; default 1 s, so a stop is seen within a second
+	Block         time.Duration    // BLMOVE block; default 1 s, which bounds a stop unless Queue has BlockOn
 	ShutdownGrace time.Duration    // how long running tasks may finish after Run's ctx ends
 	Metrics       *metrics.Metrics // tasks in flight, retries; nil records nothing
 	Log           *zap.Logger

@@ -55,6 +55,7 @@ func deadEntry(payload, reason, worker string, at time.Time) Dead {
 // Client is the queue as one worker sees it.
 type Client struct {
 	rdb        redis.UniversalClient
+	blocking   *blocking // see BlockOn; nil: Fetch blocks on rdb
 	queue      string
 	processing string
 	worker     string
@@ -69,14 +70,18 @@ func New(rdb redis.UniversalClient, queueKey, workerID string) *Client {
 func (c *Client) Processing() string { return c.processing }
 
 // Fetch moves the oldest job into this worker's processing list and returns it,
-// blocking up to block. It returns "" and no error when none came in that time.
-// A block under a second (go-redis's least) does not wait at all.
+// blocking up to block. It returns "" and no error when none came in that time,
+// or, with BlockOn, when ctx ended meanwhile. A block under a second (go-redis's
+// least) does not wait at all.
 func (c *Client) Fetch(ctx context.Context, block time.Duration) (string, error) {
 	var payload string
 	var err error
-	if block < time.Second {
+	switch {
+	case block < time.Second:
 		payload, err = c.rdb.LMove(ctx, c.queue, c.processing, "RIGHT", "LEFT").Result()
-	} else {
+	case c.blocking != nil:
+		payload, err = c.blockingMove(ctx, block)
+	default:
 		payload, err = c.rdb.BLMove(ctx, c.queue, c.processing, "RIGHT", "LEFT", block).Result()
 	}
 	if errors.Is(err, redis.Nil) {

@@ -474,3 +474,44 @@ func TestSchedulerWaitsForTheNextDueJob(t *testing.T) {
 		t.Fatalf("%d jobs left delayed", n)
 	}
 }
+
+// With BlockOn, a stop cuts a long blocking fetch short, before it began or
+// while it waits, and the fetch it cut takes no job: one pushed after it stays
+// in the queue. A job pushed during the wait is fetched as without BlockOn.
+func TestBlockingFetchStopsAtOnce(t *testing.T) {
+	rdb := testutil.Redis(t)
+	q := New(rdb, "q", "w1")
+	fetchRDB := q.BlockOn(rdb.Options())
+	defer fetchRDB.Close()
+
+	go func() { time.Sleep(100 * time.Millisecond); rdb.LPush(context.Background(), "q", "job") }()
+	if p, err := q.Fetch(context.Background(), 30*time.Second); p != "job" || err != nil {
+		t.Fatalf("Fetch = %q, %v; want the job pushed during the wait", p, err)
+	}
+
+	for _, when := range []string{"during", "before"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		if when == "before" {
+			cancel()
+		} else {
+			go func() { time.Sleep(200 * time.Millisecond); cancel() }()
+		}
+		began := time.Now()
+		p, err := q.Fetch(ctx, 30*time.Second)
+		cancel()
+		if p != "" || err != nil {
+			t.Fatalf("stop %s the wait: Fetch = %q, %v; want nothing", when, p, err)
+		}
+		if d := time.Since(began); d > 15*time.Second {
+			t.Fatalf("stop %s the wait: Fetch returned after %s of its 30 s block", when, d)
+		}
+	}
+	rdb.LPush(context.Background(), "q", "later")
+	time.Sleep(200 * time.Millisecond) // negative check: no BLMOVE left waiting takes it
+	if n := rdb.LLen(context.Background(), "q").Val(); n != 1 {
+		t.Fatalf("%d jobs in the queue, want the one pushed after the stop", n)
+	}
+	if n := rdb.LLen(context.Background(), q.Processing()).Val(); n != 1 {
+		t.Fatalf("%d jobs in processing, want only the one fetched", n)
+	}
+}

@@ -22,7 +22,9 @@ type blocking struct {
 // client's options; the pool is set to one connection). When the context of a
 // Fetch ends while it waits, Fetch asks Redis through the main client to unblock
 // that connection, and returns at once with no job: a BLMOVE unblocked so
-// moves nothing. Close the returned client when the worker stops.
+// moves nothing. A Redis user that may not run CLIENT ID or CLIENT UNBLOCK
+// (ACL categories @connection, @admin) still fetches, and its stops wait for
+// the block to run out. Close the returned client when the worker stops.
 func (c *Client) BlockOn(opts *redis.Options) *redis.Client {
 	o := *opts
 	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
@@ -34,9 +36,11 @@ func (c *Client) BlockOn(opts *redis.Options) *redis.Client {
 				return err
 			}
 		}
+		// A Redis user not allowed CLIENT ID (an ACL) still fetches; its stops
+		// then wait for the block to run out, as CLIENT UNBLOCK needs the id.
 		id, err := cn.ClientID(ctx).Result()
 		if err != nil {
-			return err
+			id = 0
 		}
 		b.id.Store(id)
 		return nil

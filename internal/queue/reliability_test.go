@@ -2,9 +2,11 @@ package queue
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -513,5 +515,34 @@ func TestBlockingFetchStopsAtOnce(t *testing.T) {
 	}
 	if n := rdb.LLen(context.Background(), q.Processing()).Val(); n != 1 {
 		t.Fatalf("%d jobs in processing, want only the one fetched", n)
+	}
+}
+
+// A Redis user without the CLIENT commands (an ACL) still fetches through
+// BlockOn; only its stops wait for the block to run out.
+func TestBlockingFetchWithoutClientCommands(t *testing.T) {
+	ctx := context.Background()
+	rdb := testutil.Redis(t)
+	user := "fetch-" + strings.ToLower(rand.Text()[:8])
+	if err := rdb.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-client").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Do(ctx, "ACL", "DELUSER", user)
+	opts := *rdb.Options()
+	opts.Username, opts.Password = user, "pw"
+	q := New(rdb, "q", "w1")
+	fetchRDB := q.BlockOn(&opts)
+	defer fetchRDB.Close()
+	if err := fetchRDB.ClientID(ctx).Err(); err == nil {
+		t.Fatal("the restricted user may run CLIENT ID: the test proves nothing")
+	}
+	rdb.LPush(ctx, "q", "job")
+	if p, err := q.Fetch(ctx, time.Second); p != "job" || err != nil {
+		t.Fatalf("Fetch = %q, %v; want the job", p, err)
+	}
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	if p, err := q.Fetch(stopped, time.Second); p != "" || err != nil {
+		t.Fatalf("stopped Fetch = %q, %v; want nothing once the block ran out", p, err)
 	}
 }

@@ -35,7 +35,7 @@ type Deliverer struct {
 	Now       func() time.Time
 
 	wake   chan struct{}
-	handed chan Entry // events released by Release, for a first attempt
+	handed chan handoff // events released by Release, for a first attempt
 }
 
 // Stage stages event ev as id (Store.Stage): the Deliverer is the outbox of the
@@ -66,7 +66,7 @@ func (d *Deliverer) Release(ctx context.Context, id string, taskID int64, now ti
 	}
 	if ok {
 		select {
-		case d.handed <- e:
+		case d.handed <- handoff{e, now.Add(d.lease())}:
 			return nil
 		default:
 		}
@@ -77,6 +77,12 @@ func (d *Deliverer) Release(ctx context.Context, id string, taskID int64, now ti
 	}
 	d.Wake()
 	return nil
+}
+
+// handoff is an event Release claimed until until, for the Run loop to try.
+type handoff struct {
+	e     Entry
+	until time.Time
 }
 
 // lease is how long a claimed event is kept from other deliverers: longer than
@@ -94,7 +100,7 @@ func (d *Deliverer) Wake() {
 // Init prepares the Deliverer; call it once before Run and Wake.
 func (d *Deliverer) Init() *Deliverer {
 	d.wake = make(chan struct{}, 1)
-	d.handed = make(chan Entry, 64)
+	d.handed = make(chan handoff, 64)
 	if d.Poll <= 0 {
 		d.Poll = DefaultPoll
 	}
@@ -134,10 +140,15 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-d.wake:
-		case e := <-d.handed:
+		case h := <-d.handed:
+			if d.Now().Add(d.Timeout).After(h.until) {
+				// Waited so long (a slow web app) that its claim could end
+				// during the attempt: the outbox has it due, for one look to send.
+				continue
+			}
 			// Sent: nothing new is due, the timer stands. Not sent: its retry
 			// is in the outbox, and the next look finds when.
-			sent, err := d.attempt(ctx, e)
+			sent, err := d.attempt(ctx, h.e)
 			tr.Report(err)
 			look = !sent || err != nil
 		}

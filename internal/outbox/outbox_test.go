@@ -240,6 +240,35 @@ func TestDelivererRelease(t *testing.T) {
 	}
 }
 
+// An event handed over by Release and left waiting past its claim (a slow web
+// app ahead of it) is not tried by the hand-off: another deliverer may have
+// claimed and sent it meanwhile, and the web app would get it twice.
+func TestDelivererSkipsAHandOffPastItsClaim(t *testing.T) {
+	s, d, rec := setup(t)
+	ctx := context.Background()
+	d.Now = func() time.Time { return time.Now().Add(d.lease() - time.Second) } // within Timeout of the claim's end
+	if err := d.Stage(ctx, "msg_late", event(82)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Release(ctx, "msg_late", 82, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The claim has ended for another deliverer, which sends the event.
+	other := (&Deliverer{Store: s, Sender: d.Sender, Schedule: d.Schedule, Timeout: d.Timeout,
+		Now: func() time.Time { return time.Now().Add(d.lease() + time.Second) }}).Init()
+	if _, err := other.pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.count(); n != 1 {
+		t.Fatalf("%d deliveries by the other deliverer, want 1", n)
+	}
+	run(t, d)
+	time.Sleep(200 * time.Millisecond) // negative check: the hand-off is dropped, not sent again
+	if n := rec.count(); n != 1 {
+		t.Fatalf("%d deliveries, want 1", n)
+	}
+}
+
 // More released events than the deliverer holds: the rest wait in the outbox
 // as due, and every one is sent.
 func TestDelivererReleaseWhenBusy(t *testing.T) {

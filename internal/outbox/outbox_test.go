@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,13 @@ func (r *receiver) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.ids)
+}
+
+// sent returns the webhook-ids received, in order.
+func (r *receiver) sent() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ids)
 }
 
 func setup(t *testing.T, statuses ...int) (*Store, *Deliverer, *receiver) {
@@ -234,9 +242,15 @@ func TestDelivererRelease(t *testing.T) {
 	if ok, err := d.ReleaseStaged(ctx, 81, time.Now()); ok || err != nil {
 		t.Fatalf("ReleaseStaged after the release = %v, %v", ok, err)
 	}
-	time.Sleep(100 * time.Millisecond) // negative check: ten polls of 10 ms, nothing more sent
-	if n := rec.count(); n != 1 {
-		t.Fatalf("%d deliveries, want 1", n)
+	// A marker due now: the look that sends it would send msg_h too, had the
+	// second release made it due again.
+	if err := s.Add(ctx, "msg_mark", event(90), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d.Wake()
+	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the marker sent")
+	if got := rec.sent(); !slices.Equal(got, []string{"msg_h", "msg_mark"}) {
+		t.Fatalf("sent %v, want msg_h once, then the marker", got)
 	}
 }
 
@@ -263,9 +277,17 @@ func TestDelivererSkipsAHandOffPastItsClaim(t *testing.T) {
 		t.Fatalf("%d deliveries by the other deliverer, want 1", n)
 	}
 	run(t, d)
-	time.Sleep(200 * time.Millisecond) // negative check: the hand-off is dropped, not sent again
-	if n := rec.count(); n != 1 {
-		t.Fatalf("%d deliveries, want 1", n)
+	// A marker handed over after it: hand-offs are taken in order, so once the
+	// marker is sent, the late one has been dropped or sent again.
+	if err := d.Stage(ctx, "msg_mark", event(90)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Release(ctx, "msg_mark", 90, d.Now()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() >= 2 }, "the marker sent")
+	if got := rec.sent(); !slices.Equal(got, []string{"msg_late", "msg_mark"}) {
+		t.Fatalf("sent %v, want msg_late once (by the other deliverer), then the marker", got)
 	}
 }
 

@@ -486,8 +486,10 @@ func TestBlockingFetchStopsAtOnce(t *testing.T) {
 	fetchRDB := q.BlockOn(rdb.Options())
 	defer fetchRDB.Close()
 
-	go func() { time.Sleep(100 * time.Millisecond); rdb.LPush(context.Background(), "q", "job") }()
-	if p, err := q.Fetch(context.Background(), 30*time.Second); p != "job" || err != nil {
+	wait := fetchAsync(t, q, context.Background())
+	waitBlocked(t, rdb, q, true)
+	rdb.LPush(context.Background(), "q", "job")
+	if p, err := wait(); p != "job" || err != nil {
 		t.Fatalf("Fetch = %q, %v; want the job pushed during the wait", p, err)
 	}
 
@@ -495,27 +497,66 @@ func TestBlockingFetchStopsAtOnce(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		if when == "before" {
 			cancel()
-		} else {
-			go func() { time.Sleep(200 * time.Millisecond); cancel() }()
 		}
-		began := time.Now()
-		p, err := q.Fetch(ctx, 30*time.Second)
+		wait := fetchAsync(t, q, ctx)
+		if when == "during" {
+			waitBlocked(t, rdb, q, true)
+			cancel()
+		}
+		p, err := wait()
 		cancel()
 		if p != "" || err != nil {
 			t.Fatalf("stop %s the wait: Fetch = %q, %v; want nothing", when, p, err)
 		}
-		if d := time.Since(began); d > 15*time.Second {
-			t.Fatalf("stop %s the wait: Fetch returned after %s of its 30 s block", when, d)
-		}
 	}
+	// Fetch has returned, so Redis holds no BLMOVE of it that could take a job.
+	waitBlocked(t, rdb, q, false)
 	rdb.LPush(context.Background(), "q", "later")
-	time.Sleep(200 * time.Millisecond) // negative check: no BLMOVE left waiting takes it
 	if n := rdb.LLen(context.Background(), "q").Val(); n != 1 {
 		t.Fatalf("%d jobs in the queue, want the one pushed after the stop", n)
 	}
 	if n := rdb.LLen(context.Background(), q.Processing()).Val(); n != 1 {
 		t.Fatalf("%d jobs in processing, want only the one fetched", n)
 	}
+}
+
+// fetchAsync runs a 30 s Fetch in the background; the function it returns
+// gives its result, failing the test if it takes more than 15 s.
+func fetchAsync(t *testing.T, q *Client, ctx context.Context) func() (string, error) {
+	type result struct {
+		payload string
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := q.Fetch(ctx, 30*time.Second)
+		done <- result{p, err}
+	}()
+	return func() (string, error) {
+		t.Helper()
+		select {
+		case r := <-done:
+			return r.payload, r.err
+		case <-time.After(15 * time.Second):
+			t.Fatal("Fetch did not return within 15 s of its 30 s block")
+			return "", nil
+		}
+	}
+}
+
+// waitBlocked waits until Redis says q's fetch connection is (or is not)
+// blocked in a BLMOVE.
+func waitBlocked(t *testing.T, rdb *redis.Client, q *Client, blocked bool) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		id := q.blocking.id.Load()
+		if id == 0 {
+			return false
+		}
+		info, err := rdb.Do(context.Background(), "CLIENT", "LIST", "ID", id).Text()
+		// flags=b: blocked now (cmd= names the last command, waiting or not).
+		return err == nil && strings.Contains(info, " flags=b ") == blocked
+	}, "fetch connection blocked: want %v", blocked)
 }
 
 // A Redis user without the CLIENT commands (an ACL) still fetches through

@@ -81,9 +81,8 @@ type Log struct {
 
 	// A flood of output fills buf again while the full one is written: see
 	// handOffLocked.
-	bg       *writer
-	spares   [][]byte // buffers free for lines while bg runs
-	inFlight int      // buffers bg holds
+	bg     *writer
+	spares [][]byte // buffers free for lines while bg runs; bg holds the others
 }
 
 // writer writes full buffers on its own goroutine, so that formatting the next
@@ -204,7 +203,6 @@ func (l *Log) handOffLocked() {
 		}
 	}
 	l.bg.todo <- l.buf
-	l.inFlight++
 	if len(l.spares) == 0 {
 		l.collectLocked()
 	}
@@ -216,7 +214,6 @@ func (l *Log) handOffLocked() {
 // held.
 func (l *Log) collectLocked() {
 	r := <-l.bg.done
-	l.inFlight--
 	l.spares = append(l.spares, r.buf)
 	if r.err != nil {
 		l.keepErr(r.err) // those lines are lost; the next write tries again
@@ -225,7 +222,7 @@ func (l *Log) collectLocked() {
 
 // waitLocked waits for the writes in flight to end; l.mu is held.
 func (l *Log) waitLocked() {
-	for l.inFlight > 0 {
+	for l.bg != nil && len(l.spares) < writeBuffers-1 { // one buffer is l.buf
 		l.collectLocked()
 	}
 }

@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,11 +48,7 @@ func TestRunOnLines(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	var wantOut, wantErr []string
-	for i := range 50 {
-		wantOut = append(wantOut, fmt.Sprintf("out %d", i))
-		wantErr = append(wantErr, fmt.Sprintf("err %d", i))
-	}
+	wantOut, wantErr := bothStreams(50)
 	if !slices.Equal(b.out, wantOut) || !slices.Equal(b.err, wantErr) {
 		t.Errorf("stdout %q, stderr %q", b.out, b.err)
 	}

@@ -215,13 +215,19 @@ func gone(pid int) bool {
 // the result, failing the test if Run has not returned within a deadline.
 func runAsync(t testing.TB, ctx context.Context, spec Spec) func() (Result, error) {
 	t.Helper()
+	return inBackground(t, "Run", func() (Result, error) { return Run(ctx, spec) })
+}
+
+// inBackground runs f in a goroutine and returns a function that waits for its
+// result, failing the test (naming f as name) after 20 s.
+func inBackground(t testing.TB, name string, f func() (Result, error)) func() (Result, error) {
 	type result struct {
 		res Result
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := Run(ctx, spec)
+		res, err := f()
 		done <- result{res, err}
 	}()
 	return func() (Result, error) {
@@ -230,10 +236,20 @@ func runAsync(t testing.TB, ctx context.Context, spec Spec) func() (Result, erro
 		case r := <-done:
 			return r.res, r.err
 		case <-time.After(20 * time.Second):
-			t.Fatalf("Run did not return")
+			t.Fatalf("%s did not return", name)
 			return Result{}, nil
 		}
 	}
+}
+
+// bothStreams is what the child's "lines N 0" mode prints: "out i" on stdout
+// and "err i" on stderr, for i from 0 to n-1.
+func bothStreams(n int) (out, err []string) {
+	for i := range n {
+		out = append(out, fmt.Sprintf("out %d", i))
+		err = append(err, fmt.Sprintf("err %d", i))
+	}
+	return out, err
 }
 
 // asExitError returns err as an *ExitError or fails the test.

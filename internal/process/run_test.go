@@ -22,11 +22,7 @@ func TestRunBothStreams(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	var wantOut, wantErr []string
-	for i := range 50 {
-		wantOut = append(wantOut, fmt.Sprintf("out %d", i))
-		wantErr = append(wantErr, fmt.Sprintf("err %d", i))
-	}
+	wantOut, wantErr := bothStreams(50)
 	if !slices.Equal(l.out, wantOut) {
 		t.Errorf("stdout %q, want %q", l.out, wantOut)
 	}

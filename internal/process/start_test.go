@@ -38,22 +38,7 @@ func started(t *testing.T, ctx context.Context, spec Spec) (*Proc, *lines) {
 // waitAsync calls p.Wait, failing the test if it has not returned within a deadline.
 func waitAsync(t *testing.T, p *Proc) (Result, error) {
 	t.Helper()
-	type result struct {
-		res Result
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := p.Wait()
-		done <- result{res, err}
-	}()
-	select {
-	case r := <-done:
-		return r.res, r.err
-	case <-time.After(20 * time.Second):
-		t.Fatal("Wait did not return")
-		return Result{}, nil
-	}
+	return inBackground(t, "Wait", p.Wait)()
 }
 
 func TestStartSignal(t *testing.T) {

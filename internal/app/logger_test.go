@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +15,6 @@ import (
 	"github.com/coursedl/worker/internal/config"
 	"github.com/coursedl/worker/internal/testutil"
 )
-
-// syncBuffer is a stderr the test can read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) Sync() error { return nil }
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func logsConfig(t *testing.T) config.Logs {
 	t.Helper()
@@ -63,7 +44,7 @@ func TestLoggerLevelAndFormat(t *testing.T) {
 		t.Run(c.level+"/"+c.format, func(t *testing.T) {
 			cfg := logsConfig(t)
 			cfg.Level, cfg.Format = c.level, c.format
-			stderr := &syncBuffer{}
+			stderr := &testutil.SyncBuffer{}
 			log, closeLog, err := newLogger(cfg, stderr)
 			if err != nil {
 				t.Fatal(err)

@@ -1,8 +1,6 @@
 package app
 
 import (
-	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"testing"
@@ -10,17 +8,6 @@ import (
 
 	"github.com/coursedl/worker/internal/testutil"
 )
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // metric returns the value of the sample whose line starts with name (labels
 // included), or -1.
@@ -42,16 +29,16 @@ func TestMetricsDuringATask(t *testing.T) {
 	e.start()
 	base := "http://" + e.app.MetricsAddr()
 
-	if code, _ := get(t, base+"/healthz"); code != 200 {
+	if code, _ := testutil.Get(t, base+"/healthz"); code != 200 {
 		t.Fatalf("/healthz = %d", code)
 	}
-	if code, body := get(t, base+"/readyz"); code != 200 {
+	if code, body := testutil.Get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d: %s", code, body)
 	}
 	id, payload := e.task(true, "/c/x.mp4")
 	e.push(payload)
 	testutil.Eventually(t, 20*time.Second, func() bool { return e.row(id).Status == "downloading" }, "download started")
-	_, body := get(t, base+"/metrics")
+	_, body := testutil.Get(t, base+"/metrics")
 	if v := metric(body, "coursedl_tasks_in_flight"); v != 1 {
 		t.Errorf("tasks_in_flight = %v during the task\n", v)
 	}
@@ -67,7 +54,7 @@ func TestMetricsDuringATask(t *testing.T) {
 	e.waitStatus(id, "completed", 30*time.Second)
 	e.hook.accepted(t, id)
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		_, body = get(t, base+"/metrics")
+		_, body = testutil.Get(t, base+"/metrics")
 		return metric(body, `coursedl_webhook_deliveries_total{result="delivered"}`) == 1
 	}, "webhook delivery counted")
 	checks := map[string]float64{

@@ -16,13 +16,13 @@ import (
 
 // tailRun is a `workerctl tail` running in the background.
 type tailRun struct {
-	out  *syncBuffer
+	out  *testutil.SyncBuffer
 	done chan int
 }
 
 func (w *world) startTail(terminal bool, args ...string) *tailRun {
 	w.t.Helper()
-	tr := &tailRun{out: &syncBuffer{}, done: make(chan int, 1)}
+	tr := &tailRun{out: &testutil.SyncBuffer{}, done: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	full := append([]string{"--config", w.config, "--env-file", w.envFile, "tail"}, args...)
 	go func() {

@@ -3,7 +3,6 @@ package metrics_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -49,20 +48,6 @@ func serve(t *testing.T, o metrics.ServerOptions) string {
 	return "http://" + s.Addr()
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
-
 func TestHealthAndReadinessAgainstRealServices(t *testing.T) {
 	rdb := testutil.Redis(t)
 	db, _ := testutil.MySQL(t)
@@ -76,13 +61,13 @@ func TestHealthAndReadinessAgainstRealServices(t *testing.T) {
 		{Name: "redis", Probe: redisPing(rdb)},
 		{Name: "mysql", Probe: db.PingContext},
 	}})
-	if code, body := get(t, up+"/healthz"); code != 200 || body != "ok\n" {
+	if code, body := testutil.Get(t, up+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	if code, body := get(t, up+"/readyz"); code != 200 || body != "redis: ok\nmysql: ok\n" {
+	if code, body := testutil.Get(t, up+"/readyz"); code != 200 || body != "redis: ok\nmysql: ok\n" {
 		t.Fatalf("/readyz with both services up: %d %q", code, body)
 	}
-	if code, body := get(t, up+"/metrics"); code != 200 || !strings.Contains(body, "coursedl_tasks_started_total 0") {
+	if code, body := testutil.Get(t, up+"/metrics"); code != 200 || !strings.Contains(body, "coursedl_tasks_started_total 0") {
 		t.Fatalf("/metrics: %d %.300q", code, body)
 	}
 
@@ -90,15 +75,15 @@ func TestHealthAndReadinessAgainstRealServices(t *testing.T) {
 		{Name: "redis", Probe: redisPing(away)},
 		{Name: "mysql", Probe: db.PingContext},
 	}})
-	code, body := get(t, down+"/readyz")
+	code, body := testutil.Get(t, down+"/readyz")
 	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "redis: ") ||
 		!strings.Contains(body, "refused") || !strings.HasSuffix(body, "mysql: ok\n") {
 		t.Fatalf("/readyz with Redis away: %d %q", code, body)
 	}
-	if code, _ := get(t, down+"/healthz"); code != 200 {
+	if code, _ := testutil.Get(t, down+"/healthz"); code != 200 {
 		t.Fatalf("/healthz must answer while the process lives, got %d", code)
 	}
-	if code, _ := get(t, down+"/metrics"); code != http.StatusNotFound {
+	if code, _ := testutil.Get(t, down+"/metrics"); code != http.StatusNotFound {
 		t.Fatalf("/metrics without Metrics: %d", code)
 	}
 }
@@ -136,7 +121,7 @@ func TestReadinessIsFreshAndBounded(t *testing.T) {
 		failing.Store(s.failing)
 		hang.Store(s.hang)
 		began := time.Now()
-		code, body := get(t, url+"/readyz")
+		code, body := testutil.Get(t, url+"/readyz")
 		if code != s.code || body != s.body {
 			t.Fatalf("step %d: %d %q, want %d %q", i, code, body, s.code, s.body)
 		}

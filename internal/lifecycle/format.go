@@ -6,14 +6,9 @@ import (
 	"unicode/utf8"
 )
 
-// Format renders one line, without the trailing newline: t in RFC 3339 UTC
-// to the second, the event in brackets, "[TaskId: N]" when taskID is not 0,
-// then the fields. Event, keys and values are escaped with Escape.
-func Format(t time.Time, event string, taskID int64, fields ...Field) string {
-	return string(appendLine(nil, t, event, taskID, fields))
-}
-
-// appendLine appends the line Format renders to dst.
+// appendLine appends one line to dst, without the trailing newline: t in RFC
+// 3339 UTC to the second, the event in brackets, "[TaskId: N]" when taskID is
+// not 0, then the fields. Event, keys and values are escaped (appendEscaped).
 func appendLine(dst []byte, t time.Time, event string, taskID int64, fields []Field) []byte {
 	dst = t.UTC().AppendFormat(dst, time.RFC3339)
 	dst = append(dst, " ["...)
@@ -34,20 +29,11 @@ func appendLine(dst []byte, t time.Time, event string, taskID int64, fields []Fi
 	return dst
 }
 
-// Escape makes v safe inside brackets on one line: `\` becomes `\\`, `]`
-// becomes `\]`, a line feed `\n`, a carriage return `\r`, a tab `\t`; any
-// other control character is written `\xNN` (`\uNNNN` above U+00FF, for the
-// Unicode line and paragraph separators), and so is a byte that is not UTF-8.
-func Escape(v string) string {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 || c == '\\' || c == ']' || c >= 0x7f {
-			return string(appendEscaped(make([]byte, 0, len(v)+8), v))
-		}
-	}
-	return v
-}
-
-// appendEscaped appends Escape(v) to dst.
+// appendEscaped appends v to dst, made safe inside brackets on one line: `\`
+// becomes `\\`, `]` becomes `\]`, a line feed `\n`, a carriage return `\r`, a
+// tab `\t`; any other control character is written `\xNN` (`\uNNNN` above
+// U+00FF, for the Unicode line and paragraph separators), and so is a byte that
+// is not UTF-8.
 func appendEscaped(dst []byte, v string) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(v); {

@@ -47,7 +47,7 @@ func TestFormat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Format(tt.t, tt.event, tt.taskID, tt.fields...); got != tt.want {
+			if got := string(appendLine(nil, tt.t, tt.event, tt.taskID, tt.fields)); got != tt.want {
 				t.Fatalf("Format =\n%s\nwant\n%s", got, tt.want)
 			}
 		})
@@ -72,8 +72,8 @@ func TestEscape(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			if got := Escape(tt.in); got != tt.want {
-				t.Fatalf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := string(appendEscaped(nil, tt.in)); got != tt.want {
+				t.Fatalf("appendEscaped(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}

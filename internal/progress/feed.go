@@ -45,11 +45,7 @@ func NewFeed(pub *TaskPublisher, stage string) *Feed {
 	return &Feed{sink: pub, stage: stage, every: pub.MinInterval}
 }
 
-// Line takes one line of the downloader's output; it does not keep line.
-func (f *Feed) Line(line []byte) { f.Lines([][]byte{line}) }
-
-// Lines takes lines of the downloader's output in order, as Line takes each,
-// under one lock; only the progress line still held at the end is copied. It
+// Lines takes lines of the downloader's output in order, under one lock; only the progress line still held at the end is copied. It
 // does not keep lines.
 func (f *Feed) Lines(lines [][]byte) {
 	f.mu.Lock()

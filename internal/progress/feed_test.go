@@ -26,7 +26,7 @@ func TestFeedSendsTheLatestOfAFlood(t *testing.T) {
 	t.Cleanup(f.Close)
 
 	for i := 1; i <= 10_000; i++ {
-		f.Line(progressLine(float64(i) / 100))
+		f.Lines([][]byte{progressLine(float64(i) / 100)})
 	}
 	sub.waitFor(t, id, "the last line's percent", func(ev progress.Event) bool { return percentOf(ev) == 100 })
 	sub.barrier(t, p)
@@ -35,7 +35,7 @@ func TestFeedSendsTheLatestOfAFlood(t *testing.T) {
 	}
 }
 
-// Close parses the line held back, and Line after Close does nothing.
+// Close parses the line held back, and lines after Close do nothing.
 func TestFeedCloseParsesTheHeldLine(t *testing.T) {
 	p, rdb := newPublisher(t)
 	id := newTaskID()
@@ -43,11 +43,11 @@ func TestFeedCloseParsesTheHeldLine(t *testing.T) {
 	tp := p.Task(id)
 	tp.MinInterval = time.Hour // nothing comes out by the timer
 	f := progress.NewFeed(tp, progress.StageDownloading)
-	f.Line(progressLine(1))  // parsed at once
-	f.Line(progressLine(2))  // held
-	f.Line(progressLine(42)) // held instead
+	f.Lines([][]byte{progressLine(1)})  // parsed at once
+	f.Lines([][]byte{progressLine(2)})  // held
+	f.Lines([][]byte{progressLine(42)}) // held instead
 	f.Close()
-	f.Line(progressLine(99))
+	f.Lines([][]byte{progressLine(99)})
 	tp.Close()
 	sub.barrier(t, p)
 	var percents []float64

@@ -134,12 +134,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // scores) from spinning the loop.
 const minSchedulerWait = 10 * time.Millisecond
 
-// Promote moves every job due now and returns how many.
-func (s *Scheduler) Promote(ctx context.Context) (int, error) {
-	n, _, err := s.promote(ctx)
-	return n, err
-}
-
 // promote moves every job due now; it returns how many, and when the next
 // delayed job is due (zero if none is).
 func (s *Scheduler) promote(ctx context.Context) (int, time.Time, error) {

@@ -165,10 +165,10 @@ func TestDelayAndScheduler(t *testing.T) {
 		t.Fatal("delay did not move the job")
 	}
 	s := &Scheduler{RDB: rdb, Queue: "q", Log: zaptest.NewLogger(t)}
-	if n, _ := s.Promote(ctx); n != 0 {
+	if n, _, _ := s.promote(ctx); n != 0 {
 		t.Fatal("promoted before due")
 	}
-	testutil.Eventually(t, 3*time.Second, func() bool { n, _ := s.Promote(ctx); return n == 1 }, "promoted when due")
+	testutil.Eventually(t, 3*time.Second, func() bool { n, _, _ := s.promote(ctx); return n == 1 }, "promoted when due")
 	if p, _ := q.Fetch(ctx, time.Second); p != "job" {
 		t.Fatalf("next = %q, want the retried job first", p)
 	}

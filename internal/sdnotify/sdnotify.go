@@ -50,11 +50,6 @@ func (n *Notifier) Stopping(status string) error {
 	return n.send(daemon.SdNotifyStopping, status)
 }
 
-// Status sets the one line `systemctl status` shows.
-func (n *Notifier) Status(status string) error {
-	return n.send("", status)
-}
-
 // Watchdog pings the watchdog once: WATCHDOG=1.
 func (n *Notifier) Watchdog() error {
 	return n.send(daemon.SdNotifyWatchdog, "")
@@ -109,20 +104,15 @@ func (n *Notifier) RunWatchdog(ctx context.Context, alive func() error) error {
 	}
 }
 
-// send writes one datagram holding state and STATUS=status (each when not empty).
+// send writes one datagram holding state, and STATUS=status when status is not
+// empty.
 func (n *Notifier) send(state, status string) error {
 	if n == nil {
 		return nil
 	}
-	var lines []string
-	if state != "" {
-		lines = append(lines, state)
-	}
+	lines := []string{state}
 	if status != "" {
 		lines = append(lines, "STATUS="+strings.ReplaceAll(status, "\n", " "))
-	}
-	if len(lines) == 0 {
-		return nil
 	}
 	if _, err := daemon.SdNotify(false, strings.Join(lines, "\n")); err != nil {
 		return fmt.Errorf("sd_notify %s: %w", strings.Join(lines, " "), err)

@@ -62,7 +62,7 @@ func TestStates(t *testing.T) {
 	}{
 		{"ready", func() error { return n.Ready("") }, "READY=1"},
 		{"ready with status", func() error { return n.Ready("working, 2 slots") }, "READY=1\nSTATUS=working, 2 slots"},
-		{"status", func() error { return n.Status("3 tasks\nrunning") }, "STATUS=3 tasks running"},
+		{"status on one line", func() error { return n.Ready("3 tasks\nrunning") }, "READY=1\nSTATUS=3 tasks running"},
 		{"stopping", func() error { return n.Stopping("stopping: waiting for 1 task") }, "STOPPING=1\nSTATUS=stopping: waiting for 1 task"},
 		{"watchdog", n.Watchdog, "WATCHDOG=1"},
 	}

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/coursedl/worker/internal/download"
+	"github.com/coursedl/worker/internal/upload"
 )
 
 // group is a set of figures measured together.
@@ -69,8 +72,8 @@ func (b *Bench) taskFigures(ctx context.Context) error {
 	if err := os.WriteFile(lessonFile, []byte("lesson\n"), 0o640); err != nil {
 		return err
 	}
-	download := []string{"install", "-D", lessonFile, "{dir}/Course/a.txt"}
-	w, err := b.startWorker(ctx, workerSetup{name: "tasks", concurrency: taskConcurrency, download: download, hookURL: hook.URL()})
+	command := []string{"install", "-D", lessonFile, "{dir}/Course/a.txt"}
+	w, err := b.startWorker(ctx, workerSetup{name: "tasks", concurrency: taskConcurrency, download: command, hookURL: hook.URL()})
 	if err != nil {
 		return err
 	}
@@ -90,7 +93,11 @@ func (b *Bench) taskFigures(ctx context.Context) error {
 	b.add(Figure{Name: "task_overhead_p50_ms", Value: quantile(oh, 0.5), Unit: "ms", Decimals: 2, Target: AtMost(5), Note: note})
 	b.add(Figure{Name: "task_overhead_p99_ms", Value: quantile(oh, 0.99), Unit: "ms", Decimals: 2, Target: AtMost(20), Note: note})
 
-	fl := &floor{download: download, rclone: []string{"--config", filepath.Join(w.dir, "rclone.conf")}, dir: b.dir}
+	fl := &floor{
+		download: download.Runner{Command: command},
+		upload:   upload.Uploader{Rclone: "rclone", Config: filepath.Join(w.dir, "rclone.conf"), URLTemplate: "https://drive.example/{task_id}/{folder}"},
+		dir:      b.dir,
+	}
 	var floors, pipes []float64
 	for i := range rounds {
 		f, err := fl.pass(ctx, perRound)

@@ -6,11 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/coursedl/worker/internal/process"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/coursedl/worker/internal/download"
+	"github.com/coursedl/worker/internal/upload"
 )
 
 // Task figures: real tasks through the real worker binary (MariaDB row, Redis
@@ -146,11 +147,11 @@ func (b *Bench) pipelinePass(ctx context.Context, w *workerProc, hook *hookServe
 }
 
 // floor is what the pipeline cannot beat: the same two subprocesses, the
-// downloader and rclone move, as the worker runs them, in a loop of
-// taskConcurrency goroutines, and nothing else.
+// downloader and rclone move, run by the worker's own download.Runner and
+// upload.Uploader, taskConcurrency at a time, and nothing else.
 type floor struct {
-	download []string // download.command, {dir} and all
-	rclone   []string // arguments before "move"
+	download download.Runner
+	upload   upload.Uploader // Dest is set per pass
 	dir      string
 }
 
@@ -161,66 +162,28 @@ func (f *floor) pass(ctx context.Context, n int) (float64, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(base)
-	next := make(chan int, n)
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	env := process.MinimalEnv(nil)
-	var mu sync.Mutex
-	var first error
-	var wg sync.WaitGroup
+	up := f.upload
+	up.Dest = "local:" + filepath.Join(base, "drive") + "/{task_id}/{folder}"
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(taskConcurrency)
 	start := time.Now()
-	for range taskConcurrency {
-		wg.Go(func() {
-			for i := range next {
-				dir := filepath.Join(base, "task-"+strconv.Itoa(i))
-				if err := os.MkdirAll(dir, 0o750); err != nil {
-					mu.Lock()
-					first = firstErr(first, err)
-					mu.Unlock()
-					return
-				}
-				argv := expand(f.download, dir)
-				_, err := process.Run(ctx, process.Spec{Path: argv[0], Args: argv[1:], Dir: dir, Env: env})
-				if err == nil {
-					args := append(append([]string(nil), f.rclone...), "move", filepath.Join(dir, "Course"),
-						"local:"+filepath.Join(base, "drive", strconv.Itoa(i), "Course"),
-						"--use-json-log", "--stats", "1s", "-v", "--delete-empty-src-dirs", "--create-empty-src-dirs")
-					_, err = process.Run(ctx, process.Spec{Path: "rclone", Args: args, Env: env})
-				}
-				if err != nil {
-					mu.Lock()
-					first = firstErr(first, err)
-					mu.Unlock()
-					return
-				}
+	for i := range int64(n) {
+		g.Go(func() error {
+			dir := filepath.Join(base, "task-"+strconv.FormatInt(i, 10))
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return err
 			}
+			if _, err := f.download.Run(gctx, download.Job{TaskID: i, Dir: dir}, nil); err != nil {
+				return err
+			}
+			_, err := up.Upload(gctx, upload.Request{TaskID: i, Source: filepath.Join(dir, "Course"), Folder: "Course"}, nil)
+			return err
 		})
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if first != nil {
-		return 0, first
+	if err := g.Wait(); err != nil {
+		return 0, err
 	}
-	return float64(n) / elapsed.Seconds(), nil
-}
-
-// firstErr keeps the first error.
-func firstErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
-}
-
-// expand replaces {dir} in each element of argv.
-func expand(argv []string, dir string) []string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		out[i] = strings.ReplaceAll(a, "{dir}", dir)
-	}
-	return out
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // ms is d in milliseconds.

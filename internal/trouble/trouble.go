@@ -34,6 +34,3 @@ func (t *Log) Report(err error) {
 		t.inFailed = false
 	}
 }
-
-// Failing reports whether the last pass failed.
-func (t *Log) Failing() bool { return t.inFailed }

@@ -30,6 +30,7 @@ import (
 	"github.com/coursedl/worker/internal/pipeline"
 	"github.com/coursedl/worker/internal/progress"
 	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/sdnotify"
 	"github.com/coursedl/worker/internal/store"
 	"github.com/coursedl/worker/internal/tasklog"
@@ -40,10 +41,10 @@ import (
 type App struct {
 	cfg       *config.Config
 	log       *zap.Logger
-	rdb       *redis.Client
+	client    *redis.Client
+	redis     *rdb.Client
 	store     *store.Store
 	lifecycle *lifecycle.Log
-	queue     *queue.Client
 	consumer  *queue.Consumer
 	heartbeat *queue.Heartbeat
 	recoverer *queue.Recoverer
@@ -73,7 +74,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		return a, fmt.Errorf("webhook.secret: %w", err)
 	}
 
-	a.rdb = redis.NewClient(&redis.Options{
+	a.client = redis.NewClient(&redis.Options{
 		Addr:     cfg.Redis.Addr,
 		Password: cfg.Redis.Password,
 		DB:       cfg.Redis.DB,
@@ -82,10 +83,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		ContextTimeoutEnabled: true,
 		ReadTimeout:           10 * time.Second,
 	})
-	a.closers = append(a.closers, a.rdb.Close)
-	if err := waitFor(ctx, log, "redis at "+cfg.Redis.Addr, func(ctx context.Context) error {
-		return a.rdb.Ping(ctx).Err()
-	}); err != nil {
+	a.closers = append(a.closers, a.client.Close)
+	a.redis = rdb.New(a.client, rdb.Options{Queue: cfg.Redis.Queue, Worker: cfg.Worker.ID})
+	if err := waitFor(ctx, log, "redis at "+cfg.Redis.Addr, a.redis.Ping); err != nil {
 		return a, err
 	}
 	if err := waitFor(ctx, log, "mysql", func(ctx context.Context) error {
@@ -105,10 +105,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	a.closers = append(a.closers, a.lifecycle.Close)
 
 	a.metrics = metrics.New()
-	if err := a.metrics.Register(&metrics.Depths{
-		Redis: a.rdb, Queue: cfg.Redis.Queue, Dead: queue.DeadKey, Delayed: queue.DelayedKey,
-		Outbox: outbox.DueKey, OutboxDead: outbox.DeadKey,
-	}); err != nil {
+	if err := a.metrics.Register(&metrics.Depths{Redis: a.redis}); err != nil {
 		return a, err
 	}
 	if cfg.Metrics.Listen != "" {
@@ -117,7 +114,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			Metrics: a.metrics,
 			Log:     log.Named("metrics"),
 			Checks: []metrics.Check{
-				{Name: "redis", Probe: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }},
+				{Name: "redis", Probe: a.redis.Ping},
 				{Name: "mysql", Probe: a.store.Ping},
 			},
 		})
@@ -127,15 +124,15 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	}
 	a.notifier = sdnotify.New(log.Named("systemd"))
 
-	a.deliverer = (&outbox.Deliverer{
-		Store:     outbox.NewStore(a.rdb),
+	a.deliverer = outbox.NewDeliverer(outbox.Params{
+		Redis:     a.redis,
 		Sender:    &notify.Sender{URL: cfg.Webhook.URL, Signer: signer, Timeout: cfg.Webhook.Timeout},
 		Schedule:  cfg.Webhook.RetrySchedule,
 		Timeout:   cfg.Webhook.Timeout,
 		Lifecycle: a.lifecycle,
 		Metrics:   a.metrics,
 		Log:       log.Named("webhook"),
-	}).Init()
+	})
 
 	p := &pipeline.Pipeline{
 		Store:    a.store,
@@ -155,10 +152,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			Env:         cfg.Upload.Env,
 		},
 		Outbox:      a.deliverer,
-		Locks:       &queue.Locks{RDB: a.rdb, Owner: cfg.Worker.ID, Log: log.Named("lock")},
+		Locks:       queue.NewLocks(queue.LocksParams{Redis: a.redis, Log: log.Named("lock")}),
 		MaxAttempts: cfg.Retry.MaxAttempts,
 		BaseDelay:   cfg.Retry.BaseDelay,
-		Progress:    progress.NewPublisher(a.rdb, log.Named("progress")),
+		Progress:    progress.NewPublisher(a.redis, log.Named("progress")),
 		Lifecycle:   a.lifecycle,
 		TaskLog: tasklog.Options{
 			Dir:        cfg.Logs.Dir,
@@ -171,24 +168,15 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Metrics:      a.metrics,
 		Log:          log.Named("task"),
 	}
-	a.queue = queue.New(a.rdb, cfg.Redis.Queue, cfg.Worker.ID)
 	// The blocking fetch waits on a connection of its own, which a stop can cut
 	// short: the wait can then be long, and an idle worker wakes up seldom.
-	a.closers = append(a.closers, a.queue.BlockOn(a.rdb.Options()).Close)
-	p.Attempts = a.queue
-	a.heartbeat = &queue.Heartbeat{RDB: a.rdb, WorkerID: cfg.Worker.ID, Concurrency: cfg.Worker.Concurrency, Log: log.Named("heartbeat")}
-	a.recoverer = &queue.Recoverer{
-		RDB:   a.rdb,
-		Queue: cfg.Redis.Queue,
-		Self:  cfg.Worker.ID,
-		Log:   log.Named("recoverer"),
-		OnRecovered: func(payload, worker string) {
-			a.recovered(payload, worker)
-		},
-	}
-	a.scheduler = &queue.Scheduler{RDB: a.rdb, Queue: cfg.Redis.Queue, Log: log.Named("scheduler")}
-	a.consumer = &queue.Consumer{
-		Queue:         a.queue,
+	a.closers = append(a.closers, a.redis.BlockOn(a.client.Options()).Close)
+	p.Attempts = a.redis
+	a.heartbeat = queue.NewHeartbeat(queue.HeartbeatParams{Redis: a.redis, Concurrency: cfg.Worker.Concurrency, Log: log.Named("heartbeat")})
+	a.recoverer = queue.NewRecoverer(queue.RecovererParams{Redis: a.redis, Log: log.Named("recoverer"), OnRecovered: a.recovered})
+	a.scheduler = queue.NewScheduler(queue.SchedulerParams{Redis: a.redis, Log: log.Named("scheduler")})
+	a.consumer = queue.NewConsumer(queue.ConsumerParams{
+		Redis:         a.redis,
 		Handler:       p,
 		Concurrency:   cfg.Worker.Concurrency,
 		ShutdownGrace: cfg.Worker.ShutdownGrace,
@@ -197,12 +185,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Log:           log.Named("queue"),
 		OnReclaimed:   func(payload string) { a.recovered(payload, cfg.Worker.ID) },
 		OnDelayed:     a.scheduler.Wake,
-	}
+	})
 	return a, nil
 }
 
 // fetchBlock is how long an idle worker's fetch waits for a job in one BLMOVE;
-// a stop does not wait for it (queue.Client.BlockOn).
+// a stop does not wait for it (rdb.Client.BlockOn).
 const fetchBlock = 5 * time.Second
 
 // Run works until ctx ends, then shuts down in two phases (see queue.Consumer)
@@ -261,15 +249,6 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// MetricsAddr is the address /metrics, /healthz and /readyz listen on ("" when
-// metrics.listen is empty); useful when it was given with port 0.
-func (a *App) MetricsAddr() string {
-	if a.server == nil {
-		return ""
-	}
-	return a.server.Addr()
-}
-
 // recovered writes the TASK_RECOVERED line of a job given back to the queue.
 func (a *App) recovered(payload, worker string) {
 	id := job.TaskID([]byte(payload))
@@ -289,7 +268,7 @@ func (a *App) start(ctx context.Context) error {
 // recoverOwn gives the jobs a previous run of this worker id left in its
 // processing list back to the queue.
 func (a *App) recoverOwn(ctx context.Context) error {
-	moved, err := a.queue.RecoverOwn(ctx)
+	moved, err := a.redis.RecoverOwn(ctx)
 	if err != nil {
 		return err
 	}

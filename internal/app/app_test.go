@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/progress"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 	"github.com/coursedl/worker/internal/upload"
 )
@@ -23,7 +23,7 @@ import (
 // subscribe collects the progress events of task id from dl:progress.
 func subscribe(t *testing.T, e *env, id int64) func() []progress.Event {
 	t.Helper()
-	sub := e.rdb.Subscribe(context.Background(), progress.Channel)
+	sub := e.rdb.Subscribe(context.Background(), rdb.ProgressChannel)
 	if _, err := sub.Receive(context.Background()); err != nil { // subscription confirmed
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestJobBecomesDriveLink(t *testing.T) {
 	// The row is written first; the cleanup, the task log's last lines and the
 	// acknowledgement follow: wait for the job to leave the processing list.
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		return e.rdb.LLen(context.Background(), queue.ProcessingKey(e.settings["WORKER_WORKER_ID"])).Val() == 0
+		return e.rdb.LLen(context.Background(), rdb.ProcessingKey(e.settings["WORKER_WORKER_ID"])).Val() == 0
 	}, "job acknowledged")
 	wantURL := fmt.Sprintf("https://drive.example/%d/Course", id)
 	if r.DriveURL == nil || *r.DriveURL != wantURL || r.ErrMsg != nil {
@@ -138,9 +138,9 @@ func TestJobBecomesDriveLink(t *testing.T) {
 	if !sawPercent {
 		t.Error("no downloading event with a percent")
 	}
-	hash := e.rdb.HGetAll(context.Background(), progress.Key(id)).Val()
+	hash := e.rdb.HGetAll(context.Background(), rdb.ProgressKey(id)).Val()
 	if hash["stage"] != "completed" {
-		t.Errorf("latest progress in %s = %v", progress.Key(id), hash)
+		t.Errorf("latest progress in %s = %v", rdb.ProgressKey(id), hash)
 	}
 }
 
@@ -207,13 +207,13 @@ func TestDownloaderFails(t *testing.T) {
 	}
 	// After the last attempt the job is in dl:dead with the reason.
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		dead, _ := queue.DeadEntries(context.Background(), e.rdb, 10)
+		dead, _ := e.dead()
 		return len(dead) == 1 && dead[0].Payload == payload && strings.Contains(dead[0].Reason, "after 2 attempts")
 	}, "job in dl:dead after the last attempt")
 	if !strings.Contains(*r.ErrMsg, "(after 2 attempts)") {
 		t.Errorf("error_message = %q", *r.ErrMsg)
 	}
-	if n := e.rdb.HLen(context.Background(), queue.AttemptsKey).Val(); n != 0 {
+	if n := e.rdb.HLen(context.Background(), rdb.AttemptsKey).Val(); n != 0 {
 		t.Errorf("attempt count left behind")
 	}
 }
@@ -251,8 +251,8 @@ func TestStatusWriteFailureStopsDownloader(t *testing.T) {
 	e.push(payload)
 	// write tries for about 2 s; the downloader would run for 60.
 	testutil.Eventually(t, 20*time.Second, func() bool {
-		return e.rdb.ZScore(context.Background(), queue.DelayedKey, payload).Err() == nil
-	}, "job not waiting in %s", queue.DelayedKey)
+		return e.rdb.ZScore(context.Background(), rdb.DelayedKey, payload).Err() == nil
+	}, "job not waiting in %s", rdb.DelayedKey)
 	if !strings.Contains(e.taskLog(id), "] [download] ") {
 		t.Errorf("the downloader never ran beside the status write:\n%s", e.taskLog(id))
 	}
@@ -262,7 +262,7 @@ func TestStatusWriteFailureStopsDownloader(t *testing.T) {
 	if lc := e.lifecycle(); strings.Contains(lc, "DOWNLOAD_FAILED") || strings.Contains(lc, "DOWNLOAD_SUCCESS") {
 		t.Errorf("a status write failure recorded as the download's outcome:\n%s", lc)
 	}
-	if n, _ := e.rdb.LLen(context.Background(), queue.DeadKey).Result(); n != 0 {
+	if n, _ := e.rdb.LLen(context.Background(), rdb.DeadKey).Result(); n != 0 {
 		t.Errorf("%d dead letters, want none", n)
 	}
 }
@@ -299,12 +299,12 @@ func TestBadJobsDeadLettered(t *testing.T) {
 	for _, c := range cases {
 		e.push(c.payload)
 	}
-	var dead []queue.Dead
+	var dead []rdb.Dead
 	testutil.Eventually(t, 20*time.Second, func() bool {
-		dead, _ = queue.DeadEntries(context.Background(), e.rdb, 100)
+		dead, _ = e.dead()
 		return len(dead) == len(cases)
 	}, "not all %d jobs in dl:dead", len(cases))
-	byPayload := map[string]queue.Dead{}
+	byPayload := map[string]rdb.Dead{}
 	for _, d := range dead {
 		byPayload[d.Payload] = d
 	}
@@ -350,9 +350,9 @@ func TestCompletedTaskSkipped(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		ctx := context.Background()
 		return e.rdb.LLen(ctx, "queue:downloads").Val() == 0 &&
-			e.rdb.LLen(ctx, queue.ProcessingKey(e.settings["WORKER_WORKER_ID"])).Val() == 0
+			e.rdb.LLen(ctx, rdb.ProcessingKey(e.settings["WORKER_WORKER_ID"])).Val() == 0
 	}, "job acknowledged")
-	if n := e.rdb.LLen(context.Background(), queue.DeadKey).Val(); n != 0 {
+	if n := e.rdb.LLen(context.Background(), rdb.DeadKey).Val(); n != 0 {
 		t.Fatalf("a duplicate job was dead-lettered")
 	}
 	if _, err := os.Stat(e.stagingDir(id)); !os.IsNotExist(err) {

@@ -22,7 +22,7 @@ import (
 
 	"github.com/coursedl/worker/internal/config"
 	"github.com/coursedl/worker/internal/notify"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -178,7 +178,7 @@ func (e *env) row(id int64) row {
 func (e *env) waitStatus(id int64, status string, within time.Duration) row {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
-	processing := queue.ProcessingKey(e.settings["WORKER_WORKER_ID"])
+	processing := rdb.ProcessingKey(e.settings["WORKER_WORKER_ID"])
 	for {
 		r := e.row(id)
 		if r.Status == status && e.rdb.LLen(context.Background(), processing).Val() == 0 {
@@ -312,4 +312,21 @@ func deref(s *string) string {
 		return "<nil>"
 	}
 	return *s
+}
+
+// dead reads the dead-letter list, newest entry first.
+func (e *env) dead() ([]rdb.Dead, error) {
+	raw, err := e.rdb.LRange(context.Background(), rdb.DeadKey, 0, -1).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rdb.Dead, 0, len(raw))
+	for _, r := range raw {
+		var d rdb.Dead
+		if err := json.Unmarshal([]byte(r), &d); err != nil {
+			return nil, fmt.Errorf("dead letter %q: %w", r, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }

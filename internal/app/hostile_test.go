@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,7 +25,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/notify"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -91,22 +90,22 @@ func (e *env) insertTask(courseURL string) int64 {
 }
 
 // deadByPayload waits until dl:dead holds n entries and returns them by payload.
-func (e *env) deadByPayload(n int) map[string]queue.Dead {
+func (e *env) deadByPayload(n int) map[string]rdb.Dead {
 	e.t.Helper()
-	var dead []queue.Dead
+	var dead []rdb.Dead
 	for deadline := time.Now().Add(30 * time.Second); len(dead) < n; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("after 30s dl:dead holds %d entries, want %d", len(dead), n)
 		}
 		var err error
-		if dead, err = queue.DeadEntries(context.Background(), e.rdb, int64(n)+10); err != nil {
+		if dead, err = e.dead(); err != nil {
 			e.t.Fatal(err)
 		}
 	}
 	if len(dead) != n {
 		e.t.Fatalf("dl:dead holds %d entries, want %d", len(dead), n)
 	}
-	out := make(map[string]queue.Dead, n)
+	out := make(map[string]rdb.Dead, n)
 	for _, d := range dead {
 		if d.Truncated {
 			// A giant job is kept cut, with the whole one's size and SHA-256:
@@ -120,14 +119,14 @@ func (e *env) deadByPayload(n int) map[string]queue.Dead {
 }
 
 // deadFor finds the dead-letter entry of payload in a deadByPayload map.
-func deadFor(dead map[string]queue.Dead, payload string) (queue.Dead, bool) {
+func deadFor(dead map[string]rdb.Dead, payload string) (rdb.Dead, bool) {
 	if d, ok := dead[payload]; ok {
 		return d, true
 	}
 	sum := sha256.Sum256([]byte(payload))
 	d, ok := dead[hex.EncodeToString(sum[:])]
-	if !ok || d.Size != len(payload) || !strings.HasPrefix(payload, d.Payload) || len(d.Payload) != queue.MaxDeadPayload {
-		return queue.Dead{}, false
+	if !ok || d.Size != len(payload) || !strings.HasPrefix(payload, d.Payload) || len(d.Payload) != rdb.MaxDeadPayload {
+		return rdb.Dead{}, false
 	}
 	return d, true
 }

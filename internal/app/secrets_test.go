@@ -21,7 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/coursedl/worker/internal/notify"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -216,7 +216,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	e.hook.accepted(t, okID)
 	e.hook.accepted(t, failID)
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		return e.rdb.LLen(context.Background(), queue.DeadKey).Val() == 2
+		return e.rdb.LLen(context.Background(), rdb.DeadKey).Val() == 2
 	}, "dl:dead should hold the bad job and the failed task")
 	stop()
 	closeLog()
@@ -289,7 +289,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{filepath.Join(logs, "tasks"), "ERROR: fake failure for"},
 		{filepath.Join(logs, "tasks"), "[rclone"},
 		{filepath.Join(logs, "lifecycle-"), "[WEBHOOK_FAILED]"},
-		{"redis " + queue.DeadKey, "file:///etc/passwd"},
+		{"redis " + rdb.DeadKey, "file:///etc/passwd"},
 		{"webhook body", "task.failed"},
 		{"error_message", "exit status 3"},
 		{"start-up error", "Access denied"},

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // readyTime starts a worker and returns the time from just before its start to
@@ -21,7 +21,7 @@ func (b *Bench) readyTime(ctx context.Context, w *workerProc) (time.Duration, er
 		if err == nil && status == http.StatusOK {
 			return time.Since(w.started), nil
 		}
-		if upAt.IsZero() && b.rdb.ZScore(ctx, queue.WorkersKey, w.id).Err() == nil {
+		if upAt.IsZero() && b.rdb.ZScore(ctx, rdb.WorkersKey, w.id).Err() == nil {
 			upAt = time.Now()
 		}
 		if !upAt.IsZero() && err != nil && time.Since(upAt) > 2*time.Second {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // Queue figure: the worker's real queue code (queue.Consumer with its fetch, ack
@@ -103,10 +104,11 @@ func naiveLoop(ctx context.Context, rdb *redis.Client, handled func()) error {
 
 // realConsumer runs the worker's queue code as app.Run does, with a handler that
 // acknowledges every job at once.
-func (b *Bench) realConsumer(ctx context.Context, rdb *redis.Client, handled func()) error {
+func (b *Bench) realConsumer(ctx context.Context, client *redis.Client, handled func()) error {
 	const id = "bench-queue"
 	log := zap.NewNop()
-	hb := &queue.Heartbeat{RDB: rdb, WorkerID: id, Concurrency: queueConsumers, Log: log}
+	door := rdb.New(client, rdb.Options{Queue: queueKey, Worker: id})
+	hb := queue.NewHeartbeat(queue.HeartbeatParams{Redis: door, Concurrency: queueConsumers, Log: log})
 	if err := hb.Claim(ctx); err != nil {
 		return err
 	}
@@ -114,20 +116,17 @@ func (b *Bench) realConsumer(ctx context.Context, rdb *redis.Client, handled fun
 	defer stopHelpers()
 	g, gctx := errgroup.WithContext(helpers)
 	g.Go(func() error { return hb.Run(gctx) })
-	g.Go(func() error {
-		return (&queue.Recoverer{RDB: rdb, Queue: queueKey, Self: id, Log: log}).Run(gctx)
-	})
-	g.Go(func() error { return (&queue.Scheduler{RDB: rdb, Queue: queueKey, Log: log}).Run(gctx) })
+	g.Go(func() error { return queue.NewRecoverer(queue.RecovererParams{Redis: door, Log: log}).Run(gctx) })
+	g.Go(func() error { return queue.NewScheduler(queue.SchedulerParams{Redis: door, Log: log}).Run(gctx) })
 	g.Go(func() error {
 		defer stopHelpers()
-		c := &queue.Consumer{
-			Queue:         queue.New(rdb, queueKey, id),
+		return queue.NewConsumer(queue.ConsumerParams{
+			Redis:         door,
 			Handler:       ackAll(handled),
 			Concurrency:   queueConsumers,
 			ShutdownGrace: 5 * time.Second,
 			Log:           log,
-		}
-		return c.Run(ctx)
+		}).Run(ctx)
 	})
 	return g.Wait()
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coursedl/worker/internal/process"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -128,10 +128,10 @@ func (w *workerProc) pid() int { return w.proc.Pid() }
 
 // waitUp waits until the worker has registered its heartbeat: it has connected to
 // Redis and MySQL and is about to fetch.
-func (w *workerProc) waitUp(ctx context.Context, rdb *redis.Client) error {
+func (w *workerProc) waitUp(ctx context.Context, client *redis.Client) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if err := rdb.ZScore(ctx, queue.WorkersKey, w.id).Err(); err == nil {
+		if err := client.ZScore(ctx, rdb.WorkersKey, w.id).Err(); err == nil {
 			return nil
 		}
 		select {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coursedl/worker/internal/config"
 	"github.com/coursedl/worker/internal/progress"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/store"
 )
 
@@ -308,15 +309,15 @@ func (m *cli) open(ctx context.Context, needRows bool) (*Tool, func(), error) {
 	if needRows && cfg.MySQL.DSN == "" {
 		return nil, nil, errNoMySQL
 	}
-	rdb := redis.NewClient(&redis.Options{
+	client := redis.NewClient(&redis.Options{
 		Addr:                  cfg.Redis.Addr,
 		Password:              cfg.Redis.Password,
 		DB:                    cfg.Redis.DB,
 		ContextTimeoutEnabled: true,
 		DialTimeout:           5 * time.Second,
 	})
-	t := &Tool{Redis: rdb, Queue: cfg.Redis.Queue, LogsDir: cfg.Logs.Dir}
-	closers := []func() error{rdb.Close}
+	t := &Tool{Redis: rdb.New(client, rdb.Options{Queue: cfg.Redis.Queue}), LogsDir: cfg.Logs.Dir}
+	closers := []func() error{client.Close}
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			_ = closers[i]()

@@ -3,8 +3,8 @@
 // that returns a report, and each report renders itself for a person (text) or for
 // a program (--json); Main parses the command line with cobra and wires them.
 //
-// It reads the same configuration file as the worker (config.LoadForTool), uses the
-// Redis key names that package queue, outbox and progress own, and reads rows
+// It reads the same configuration file as the worker (config.LoadForTool), reaches
+// Redis through package rdb (the one door that owns every key) and reads rows
 // through package store. It never runs a task: `enqueue` and `dead requeue` push
 // jobs exactly as the web app does, and the workers take them from there.
 package ctl
@@ -14,8 +14,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/store"
-	"github.com/redis/go-redis/v9"
 )
 
 // Rows reads download_tasks rows; *store.Store satisfies it.
@@ -29,10 +29,9 @@ var errNoMySQL = errors.New("this command reads download_tasks: set mysql.dsn (W
 
 // Tool holds the connections of one workerctl run.
 type Tool struct {
-	Redis   redis.UniversalClient
-	Rows    Rows   // nil when mysql.dsn is not set
-	Queue   string // redis.queue
-	LogsDir string // logs.dir
+	Redis   *rdb.Client // its Queue is redis.queue
+	Rows    Rows        // nil when mysql.dsn is not set
+	LogsDir string      // logs.dir
 	Now     func() time.Time
 }
 

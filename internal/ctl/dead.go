@@ -8,10 +8,8 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/coursedl/worker/internal/job"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // DeadEntry is one entry of dl:dead.
@@ -42,20 +40,20 @@ type DeadList struct {
 
 // deadEntries reads the whole dead-letter list, oldest first, indexed.
 func (t *Tool) deadEntries(ctx context.Context) ([]DeadEntry, error) {
-	raw, err := t.Redis.LRange(ctx, queue.DeadKey, 0, -1).Result()
+	raw, err := t.Redis.DeadList(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", queue.DeadKey, err)
+		return nil, err
 	}
 	out := make([]DeadEntry, 0, len(raw))
-	for i := len(raw) - 1; i >= 0; i-- {
-		out = append(out, parseDead(len(raw)-i, raw[i]))
+	for i, r := range raw {
+		out = append(out, parseDead(i+1, r))
 	}
 	return out, nil
 }
 
 func parseDead(index int, entry string) DeadEntry {
 	e := DeadEntry{Index: index, entry: entry}
-	var d queue.Dead
+	var d rdb.Dead
 	if err := json.Unmarshal([]byte(entry), &d); err != nil || d.Payload == "" {
 		e.Raw = entry
 		e.Reason = "(not a dead-letter entry)"
@@ -129,18 +127,6 @@ type Selection struct {
 	All     bool
 }
 
-// requeueScript removes one dead entry and pushes its payload onto the queue, in
-// one step: the payload is pushed only if the entry was still there, so two
-// operators requeueing at once cannot run a job twice. The task's attempt count
-// starts afresh.
-var requeueScript = redis.NewScript(`
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
-  redis.call('LPUSH', KEYS[2], ARGV[2])
-  if ARGV[3] ~= '0' then redis.call('HDEL', KEYS[3], ARGV[3]) end
-  return 1
-end
-return 0`)
-
 // DeadRequeue pushes the original payload of each selected dead letter back onto
 // the queue (LPUSH, as the web app does), oldest first, and removes the entry.
 // An index that does not exist is an error and nothing is requeued; an entry
@@ -183,7 +169,7 @@ func (t *Tool) DeadRequeue(ctx context.Context, sel Selection) (*Requeued, error
 			}
 		}
 	}
-	r := &Requeued{Queue: t.Queue, Requeued: []DeadEntry{}, Skipped: []SkippedDead{}}
+	r := &Requeued{Queue: t.Redis.Queue(), Requeued: []DeadEntry{}, Skipped: []SkippedDead{}}
 	for _, e := range chosen {
 		switch {
 		case e.Raw != "":
@@ -193,12 +179,11 @@ func (t *Tool) DeadRequeue(ctx context.Context, sel Selection) (*Requeued, error
 			r.Skipped = append(r.Skipped, SkippedDead{Index: e.Index, Reason: "its payload names no task: the worker would reject it again"})
 			continue
 		}
-		n, err := requeueScript.Run(ctx, t.Redis, []string{queue.DeadKey, t.Queue, queue.AttemptsKey},
-			e.entry, e.Payload, strconv.FormatInt(e.TaskID, 10)).Int()
+		ok, err := t.Redis.RequeueDead(ctx, e.entry, e.Payload, e.TaskID)
 		if err != nil {
-			return r, fmt.Errorf("requeue dead letter #%d: %w", e.Index, err)
+			return r, fmt.Errorf("dead letter #%d: %w", e.Index, err)
 		}
-		if n == 0 {
+		if !ok {
 			r.Skipped = append(r.Skipped, SkippedDead{Index: e.Index, TaskID: e.TaskID, Reason: "gone from the list meanwhile (requeued or purged by someone else)"})
 			continue
 		}
@@ -235,16 +220,11 @@ type Purged struct {
 
 // DeadPurge deletes the dead-letter list and says how many entries it held.
 func (t *Tool) DeadPurge(ctx context.Context) (*Purged, error) {
-	var n *redis.IntCmd
-	_, err := t.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		n = p.LLen(ctx, queue.DeadKey)
-		p.Del(ctx, queue.DeadKey)
-		return nil
-	})
+	n, err := t.Redis.PurgeDead(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("purge %s: %w", queue.DeadKey, err)
+		return nil, err
 	}
-	return &Purged{Purged: n.Val()}, nil
+	return &Purged{Purged: n}, nil
 }
 
 // WriteText renders the purge for a person.

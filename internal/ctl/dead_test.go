@@ -8,18 +8,17 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/ctl"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
-// deadLetter rejects a job through the worker's own queue client.
+// deadLetter rejects a job through the worker's own door into Redis.
 func (w *world) deadLetter(payload, reason string, at time.Time) {
 	w.t.Helper()
 	ctx := context.Background()
-	q := queue.New(w.rdb, "queue:downloads", "host-a")
-	if err := w.rdb.LPush(ctx, q.Processing(), payload).Err(); err != nil {
+	if err := w.rc.LPush(ctx, rdb.ProcessingKey("host-a"), payload).Err(); err != nil {
 		w.t.Fatal(err)
 	}
-	if err := q.DeadLetter(ctx, payload, reason, at); err != nil {
+	if err := w.door("host-a").DeadLetter(ctx, payload, reason, at); err != nil {
 		w.t.Fatal(err)
 	}
 }
@@ -35,8 +34,8 @@ func TestDeadListRequeuePurge(t *testing.T) {
 	w.deadLetter(jobOf(101), "email does not match the row", at)
 	w.deadLetter(`{"taskId": "oops`, "payload is not JSON:\nunexpected end", at.Add(time.Minute))
 	w.deadLetter(jobOf(103), "no download_tasks row with id 103", at.Add(2*time.Minute))
-	w.rdb.LPush(ctx, queue.DeadKey, "written by hand")
-	w.rdb.HSet(ctx, queue.AttemptsKey, "103", 3)
+	w.rc.LPush(ctx, rdb.DeadKey, "written by hand")
+	w.rc.HSet(ctx, rdb.AttemptsKey, "103", 3)
 
 	r := w.run("dead", "list").ok(t)
 	hasLines(t, r.stdout,
@@ -60,10 +59,10 @@ func TestDeadListRequeuePurge(t *testing.T) {
 	if r.stdout != "requeued #3 (task 103) onto queue:downloads\n" {
 		t.Fatalf("requeue 3: %q", r.stdout)
 	}
-	if q, _ := w.rdb.LRange(ctx, "queue:downloads", 0, -1).Result(); len(q) != 1 || q[0] != jobOf(103) {
+	if q, _ := w.rc.LRange(ctx, "queue:downloads", 0, -1).Result(); len(q) != 1 || q[0] != jobOf(103) {
 		t.Fatalf("queue after requeue: %q", q)
 	}
-	if n, _ := w.rdb.HExists(ctx, queue.AttemptsKey, "103").Result(); n {
+	if n, _ := w.rc.HExists(ctx, rdb.AttemptsKey, "103").Result(); n {
 		t.Fatal("the requeued task's attempts were not reset")
 	}
 
@@ -72,7 +71,7 @@ func TestDeadListRequeuePurge(t *testing.T) {
 	if r.code != ctl.ExitError || !strings.Contains(r.stderr, "no dead letter #9: the list holds 4") {
 		t.Fatalf("requeue 9: exit %d %q", r.code, r.stderr)
 	}
-	if n, _ := w.rdb.LLen(ctx, queue.DeadKey).Result(); n != 4 {
+	if n, _ := w.rc.LLen(ctx, rdb.DeadKey).Result(); n != 4 {
 		t.Fatalf("dead list length %d after a refused requeue", n)
 	}
 
@@ -92,7 +91,7 @@ func TestDeadListRequeuePurge(t *testing.T) {
 		"requeued #1 (task 101) onto queue:downloads",
 		"skipped #2 (task ?): its payload names no task: the worker would reject it again",
 		"skipped #3 (task ?): not a dead-letter entry: no payload to push; remove it with `dead purge`")
-	q, _ := w.rdb.LRange(ctx, "queue:downloads", 0, -1).Result()
+	q, _ := w.rc.LRange(ctx, "queue:downloads", 0, -1).Result()
 	wantQ := []string{jobOf(101), jobOf(105), jobOf(103)} // LPUSH: newest at the left
 	if strings.Join(q, "|") != strings.Join(wantQ, "|") {
 		t.Fatalf("queue %q, want %q", q, wantQ)

@@ -66,11 +66,11 @@ func (t *Tool) Enqueue(ctx context.Context, taskID int64) (*Enqueued, error) {
 	if err != nil {
 		return nil, fmt.Errorf("task %d: %w", taskID, err)
 	}
-	n, err := t.Redis.LPush(ctx, t.Queue, payload).Result()
+	n, err := t.Redis.Push(ctx, payload)
 	if err != nil {
-		return nil, fmt.Errorf("push onto %s: %w", t.Queue, err)
+		return nil, err
 	}
-	e := &Enqueued{TaskID: taskID, Queue: t.Queue, Payload: payload, QueueDepth: n, Status: row.Status}
+	e := &Enqueued{TaskID: taskID, Queue: t.Redis.Queue(), Payload: payload, QueueDepth: n, Status: row.Status}
 	switch {
 	case row.Status == store.StatusCompleted:
 		e.Note = "the task is completed: a worker will acknowledge the job and skip it"

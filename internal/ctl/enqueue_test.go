@@ -24,7 +24,7 @@ func TestEnqueuePushesTheWebAppsJob(t *testing.T) {
 	if r.stdout != fmt.Sprintf("task %d (status pending) pushed onto queue:downloads, 1 waiting:\n%s\n", withOrder, want) {
 		t.Fatalf("enqueue output:\n%s\nwant payload %s", r.stdout, want)
 	}
-	got, err := w.rdb.LRange(ctx, "queue:downloads", 0, -1).Result()
+	got, err := w.rc.LRange(ctx, "queue:downloads", 0, -1).Result()
 	if err != nil || len(got) != 1 || got[0] != want {
 		t.Fatalf("queue holds %q, %v; want exactly %s", got, err, want)
 	}
@@ -45,7 +45,7 @@ func TestEnqueuePushesTheWebAppsJob(t *testing.T) {
 		t.Fatalf("enqueue --json: %+v\nwant payload %s", e, wantNoOrder)
 	}
 	// LPUSH, as the web app: the newest job is at the left, taken last.
-	if head, _ := w.rdb.LIndex(ctx, "queue:downloads", 0).Result(); head != wantNoOrder {
+	if head, _ := w.rc.LIndex(ctx, "queue:downloads", 0).Result(); head != wantNoOrder {
 		t.Fatalf("queue head %q", head)
 	}
 
@@ -57,7 +57,7 @@ func TestEnqueuePushesTheWebAppsJob(t *testing.T) {
 	if r.code != ctl.ExitError || !strings.Contains(r.stderr, "no download_tasks row") || r.stdout != "" {
 		t.Fatalf("missing row: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	if n, _ := w.rdb.LLen(ctx, "queue:downloads").Result(); n != 3 {
+	if n, _ := w.rc.LLen(ctx, "queue:downloads").Result(); n != 3 {
 		t.Fatalf("queue length %d after a refused enqueue", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coursedl/worker/internal/ctl"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -22,7 +23,7 @@ import (
 // as an operator's would (with the secrets in an environment file).
 type world struct {
 	t       *testing.T
-	rdb     *redis.Client
+	rc      *redis.Client
 	db      *sqlx.DB
 	logs    string
 	config  string
@@ -31,7 +32,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{t: t, rdb: testutil.Redis(t), logs: filepath.Join(t.TempDir(), "logs")}
+	w := &world{t: t, rc: testutil.Redis(t), logs: filepath.Join(t.TempDir(), "logs")}
 	var dsn string
 	w.db, dsn = testutil.MySQL(t)
 	dir := t.TempDir()
@@ -42,7 +43,7 @@ worker: {concurrency: 2}
 redis: {addr: %q, db: %d, queue: "queue:downloads"}
 download: {command: [yt-dlp, "{url}"]}
 logs: {dir: %q}
-`, testutil.RedisAddr(), testutil.RedisDB(w.rdb), w.logs)
+`, testutil.RedisAddr(), testutil.RedisDB(w.rc), w.logs)
 	if err := os.WriteFile(w.config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +53,12 @@ logs: {dir: %q}
 		t.Fatal(err)
 	}
 	return w
+}
+
+// door is the world's Redis as the process of worker id reaches it (a tool
+// when id is empty), through package rdb as the worker does.
+func (w *world) door(id string) *rdb.Client {
+	return rdb.New(w.rc, rdb.Options{Queue: "queue:downloads", Worker: id})
 }
 
 // result is one workerctl run.

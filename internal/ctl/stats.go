@@ -4,15 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/coursedl/worker/internal/outbox"
 	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // Stats is what `workerctl stats` shows: how much waits where, and the workers.
@@ -59,75 +55,42 @@ type WorkerState struct {
 // Stats reads the depths and the workers. A worker is listed when it has a
 // heartbeat in dl:workers or jobs in a processing list.
 func (t *Tool) Stats(ctx context.Context) (*Stats, error) {
-	p := t.Redis.Pipeline()
-	qlen := p.LLen(ctx, t.Queue)
-	delayed := p.ZCard(ctx, queue.DelayedKey)
-	dead := p.LLen(ctx, queue.DeadKey)
-	obWaiting := p.ZCard(ctx, outbox.DueKey)
-	obDead := p.LLen(ctx, outbox.DeadKey)
-	beats := p.ZRangeWithScores(ctx, queue.WorkersKey, 0, -1)
-	if _, err := p.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("read redis: %w", err)
+	d, err := t.Redis.Depths(ctx)
+	if err != nil {
+		return nil, err
+	}
+	workers, err := t.Redis.Workers(ctx)
+	if err != nil {
+		return nil, err
 	}
 	s := &Stats{
-		Queue:   QueueDepth{Key: t.Queue, Depth: qlen.Val()},
-		Delayed: delayed.Val(),
-		Dead:    dead.Val(),
-		Outbox:  OutboxDepth{Waiting: obWaiting.Val(), Dead: obDead.Val()},
-		Workers: []WorkerState{},
+		Queue:   QueueDepth{Key: t.Redis.Queue(), Depth: d.Queue},
+		Delayed: d.Delayed,
+		Dead:    d.Dead,
+		Outbox:  OutboxDepth{Waiting: d.Outbox, Dead: d.OutboxDead},
+		Workers: make([]WorkerState, 0, len(workers)),
 	}
 	now := t.now()
-	seen := map[string]bool{}
-	for _, z := range beats.Val() {
-		id, _ := z.Member.(string)
-		last := time.UnixMilli(int64(z.Score)).UTC()
-		age := now.Sub(last)
-		ageSec := age.Seconds()
-		w := WorkerState{ID: id, State: WorkerLive, LastHeartbeat: &last, HeartbeatAgeSeconds: &ageSec}
-		if age > queue.DefaultLease {
-			w.State = WorkerStale
-		}
-		s.Workers = append(s.Workers, w)
-		seen[id] = true
-	}
-	// Processing lists of workers without a heartbeat: jobs a recoverer has yet
-	// to give back, or a worker of a version without heartbeats.
-	prefix := queue.ProcessingKey("")
-	iter := t.Redis.Scan(ctx, 0, prefix+"*", 200).Iterator()
-	for iter.Next(ctx) {
-		id := strings.TrimPrefix(iter.Val(), prefix)
-		if !seen[id] {
-			s.Workers = append(s.Workers, WorkerState{ID: id, State: WorkerNoHeartbeat})
-			seen[id] = true
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return nil, fmt.Errorf("scan processing lists: %w", err)
-	}
-	slices.SortFunc(s.Workers, func(a, b WorkerState) int { return strings.Compare(a.ID, b.ID) })
-
-	p = t.Redis.Pipeline()
-	lens := make([]*redis.IntCmd, len(s.Workers))
-	infos := make([]*redis.MapStringStringCmd, len(s.Workers))
-	for i, w := range s.Workers {
-		lens[i] = p.LLen(ctx, queue.ProcessingKey(w.ID))
-		infos[i] = p.HGetAll(ctx, queue.WorkerInfoPrefix+w.ID)
-	}
-	if len(s.Workers) > 0 {
-		if _, err := p.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("read workers: %w", err)
-		}
-	}
-	for i := range s.Workers {
-		w := &s.Workers[i]
-		w.InHand = lens[i].Val()
-		info := infos[i].Val()
-		w.Host = info["host"]
-		w.PID, _ = strconv.Atoi(info["pid"])
-		w.Concurrency, _ = strconv.Atoi(info["concurrency"])
-		w.Started = info["started"]
+	for _, w := range workers {
+		s.Workers = append(s.Workers, workerState(w, now))
 	}
 	return s, nil
+}
+
+// workerState is how `workerctl stats` shows a worker at now.
+func workerState(w rdb.Worker, now time.Time) WorkerState {
+	ws := WorkerState{ID: w.ID, State: WorkerNoHeartbeat, InHand: w.InHand, Host: w.Info.Host, PID: w.Info.PID,
+		Concurrency: w.Info.Concurrency, Started: w.Info.Started}
+	if w.Heartbeat {
+		last := w.LastBeat
+		age := now.Sub(last).Seconds()
+		ws.LastHeartbeat, ws.HeartbeatAgeSeconds = &last, &age
+		ws.State = WorkerLive
+		if now.Sub(last) > queue.DefaultLease {
+			ws.State = WorkerStale
+		}
+	}
+	return ws
 }
 
 // WriteText renders the stats for a person.

@@ -10,8 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coursedl/worker/internal/ctl"
-	"github.com/coursedl/worker/internal/outbox"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 func TestStats(t *testing.T) {
@@ -24,19 +23,19 @@ func TestStats(t *testing.T) {
 		"no workers: none has a heartbeat or jobs in hand")
 
 	now := time.Now()
-	w.rdb.LPush(ctx, "queue:downloads", "j1", "j2", "j3")
-	w.rdb.ZAdd(ctx, queue.DelayedKey, redis.Z{Score: 1, Member: "j4"})
-	w.rdb.LPush(ctx, queue.DeadKey, "d1", "d2")
-	w.rdb.ZAdd(ctx, outbox.DueKey, redis.Z{Score: 1, Member: "e1"})
-	w.rdb.LPush(ctx, outbox.DeadKey, "e2", "e3")
+	w.rc.LPush(ctx, "queue:downloads", "j1", "j2", "j3")
+	w.rc.ZAdd(ctx, rdb.DelayedKey, redis.Z{Score: 1, Member: "j4"})
+	w.rc.LPush(ctx, rdb.DeadKey, "d1", "d2")
+	w.rc.ZAdd(ctx, rdb.OutboxKey, redis.Z{Score: 1, Member: "e1"})
+	w.rc.LPush(ctx, rdb.OutboxDeadKey, "e2", "e3")
 	// A live worker with one job in hand, one whose heartbeat is past the lease,
 	// and a processing list whose worker has no heartbeat at all.
-	w.rdb.ZAdd(ctx, queue.WorkersKey,
+	w.rc.ZAdd(ctx, rdb.WorkersKey,
 		redis.Z{Score: float64(now.Add(-2 * time.Second).UnixMilli()), Member: "host-a"},
 		redis.Z{Score: float64(now.Add(-95 * time.Second).UnixMilli()), Member: "host-b"})
-	w.rdb.HSet(ctx, queue.WorkerInfoPrefix+"host-a", "host", "dl-1", "pid", 4242, "concurrency", 2, "started", "2026-11-28T19:00:00Z")
-	w.rdb.LPush(ctx, queue.ProcessingKey("host-a"), "j5")
-	w.rdb.LPush(ctx, queue.ProcessingKey("host-c"), "j6", "j7")
+	w.rc.HSet(ctx, rdb.WorkerInfoPrefix+"host-a", "host", "dl-1", "pid", 4242, "concurrency", 2, "started", "2026-11-28T19:00:00Z")
+	w.rc.LPush(ctx, rdb.ProcessingKey("host-a"), "j5")
+	w.rc.LPush(ctx, rdb.ProcessingKey("host-c"), "j6", "j7")
 
 	r = w.run("stats").ok(t)
 	hasLines(t, r.stdout,

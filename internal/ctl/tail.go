@@ -41,12 +41,12 @@ func (t *Tool) Tail(ctx context.Context, taskID int64, w io.Writer, o TailOption
 		o.Poll = 200 * time.Millisecond
 	}
 	// Subscribe before reading the kept event, so that no event falls between.
-	sub := t.Redis.Subscribe(ctx, progress.Channel)
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil {
-		return TailEnd{}, fmt.Errorf("subscribe to %s: %w", progress.Channel, err)
+	sub, err := t.Redis.SubscribeProgress(ctx)
+	if err != nil {
+		return TailEnd{}, err
 	}
-	events := sub.Channel()
+	defer sub.Close()
+	events := sub.Events()
 
 	out := &tailWriter{w: w, o: o}
 	fl := &follower{path: tasklog.Path(t.LogsDir, taskID)}
@@ -57,11 +57,11 @@ func (t *Tool) Tail(ctx context.Context, taskID int64, w io.Writer, o TailOption
 	}
 	out.logLines(lines)
 
-	h, err := t.Redis.HGetAll(ctx, progress.Key(taskID)).Result()
+	h, err := t.Redis.Progress(ctx, taskID)
 	if err != nil {
-		return TailEnd{}, fmt.Errorf("read %s: %w", progress.Key(taskID), err)
+		return TailEnd{}, err
 	}
-	if ev := eventOf(h); ev != nil {
+	if ev := progress.FromFields(h); ev != nil {
 		out.progress(*ev)
 		if progress.IsFinal(ev.Stage) {
 			return t.end(ctx, taskID, ev.Stage, out), nil
@@ -84,13 +84,13 @@ func (t *Tool) Tail(ctx context.Context, taskID int64, w io.Writer, o TailOption
 				out.finish()
 				return TailEnd{}, fmt.Errorf("task log: %w", err)
 			}
-		case msg, ok := <-events:
+		case payload, ok := <-events:
 			if !ok {
 				out.finish()
 				return TailEnd{}, errors.New("progress subscription closed")
 			}
 			var ev progress.Event
-			if json.Unmarshal([]byte(msg.Payload), &ev) != nil || ev.TaskID != taskID {
+			if json.Unmarshal([]byte(payload), &ev) != nil || ev.TaskID != taskID {
 				continue
 			}
 			out.progress(ev)

@@ -55,7 +55,7 @@ func (tr *tailRun) exit(t *testing.T) int {
 func (w *world) runTask(t *testing.T, tr *tailRun, id int64, final string) {
 	t.Helper()
 	ctx := context.Background()
-	pub := progress.NewPublisher(w.rdb, nil)
+	pub := progress.NewPublisher(w.door(""), nil)
 	tl, err := tasklog.Open(tasklog.Options{Dir: w.logs}, id)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestTailJSON(t *testing.T) {
 	id := w.task(nil, "buyer@example.com", "https://www.udemy.com/course/x/", true)
 	tr := w.startTail(false, fmt.Sprint(id), "--json")
 	// No log yet: wait for the subscription through a first event.
-	pub := progress.NewPublisher(w.rdb, nil)
+	pub := progress.NewPublisher(w.door(""), nil)
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		_ = pub.Publish(context.Background(), progress.Event{TaskID: id, Stage: progress.StageWaitingEnrollment})
 		return strings.Contains(tr.out.String(), "waiting_enrollment")
@@ -209,7 +209,7 @@ func TestTailOfAnEndedTaskReturnsAtOnce(t *testing.T) {
 	// Ended with its last event kept.
 	done := w.task(nil, "buyer@example.com", "https://www.udemy.com/course/x/", true)
 	w.taskLog(done, "the end")
-	if err := progress.NewPublisher(w.rdb, nil).Publish(ctx, progress.Event{TaskID: done, Stage: progress.StageCompleted}); err != nil {
+	if err := progress.NewPublisher(w.door(""), nil).Publish(ctx, progress.Event{TaskID: done, Stage: progress.StageCompleted}); err != nil {
 		t.Fatal(err)
 	}
 	r := w.run("tail", fmt.Sprint(done)).ok(t)

@@ -10,11 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/coursedl/worker/internal/job"
 	"github.com/coursedl/worker/internal/progress"
-	"github.com/coursedl/worker/internal/queue"
 	"github.com/coursedl/worker/internal/store"
 	"github.com/coursedl/worker/internal/tasklog"
 )
@@ -71,24 +68,9 @@ func (t *Tool) Task(ctx context.Context, taskID int64, n int) (*TaskReport, erro
 		r.Row = rowView(d)
 	}
 
-	id := strconv.FormatInt(taskID, 10)
-	p := t.Redis.Pipeline()
-	hash := p.HGetAll(ctx, progress.Key(taskID))
-	attempts := p.HGet(ctx, queue.AttemptsKey, id)
-	lock := p.PTTL(ctx, queue.LockPrefix+id)
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("read redis: %w", err)
-	}
-	r.Progress = eventOf(hash.Val())
-	r.Attempts, _ = strconv.Atoi(attempts.Val())
-	if ttl := lock.Val(); ttl > 0 {
-		s := ttl.Seconds()
-		r.LockTTLSeconds = &s
-	}
-	if err := t.whereIs(ctx, r); err != nil {
+	if err := t.redisState(ctx, r); err != nil {
 		return nil, err
 	}
-
 	f, err := os.Open(r.Log.Path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -115,36 +97,32 @@ func (t *Tool) Task(ctx context.Context, taskID int64, n int) (*TaskReport, erro
 	return r, nil
 }
 
-// whereIs finds the task's jobs in the processing lists and the delayed set.
-func (t *Tool) whereIs(ctx context.Context, r *TaskReport) error {
-	r.InHandOf = []string{}
-	prefix := queue.ProcessingKey("")
-	iter := t.Redis.Scan(ctx, 0, prefix+"*", 200).Iterator()
-	for iter.Next(ctx) {
-		jobs, err := t.Redis.LRange(ctx, iter.Val(), 0, -1).Result()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", iter.Val(), err)
-		}
-		for _, p := range jobs {
-			if job.TaskID([]byte(p)) == r.TaskID {
-				r.InHandOf = append(r.InHandOf, strings.TrimPrefix(iter.Val(), prefix))
-				break
-			}
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("scan processing lists: %w", err)
-	}
-	delayed, err := t.Redis.ZRangeWithScores(ctx, queue.DelayedKey, 0, -1).Result()
+// redisState reads what Redis keeps of the task: its latest progress event,
+// its attempts, its lock, and where its jobs are.
+func (t *Tool) redisState(ctx context.Context, r *TaskReport) error {
+	h, err := t.Redis.Progress(ctx, r.TaskID)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", queue.DelayedKey, err)
+		return err
 	}
-	for _, z := range delayed {
-		if p, ok := z.Member.(string); ok && job.TaskID([]byte(p)) == r.TaskID {
-			at := time.UnixMilli(int64(z.Score)).UTC()
-			r.RetryAt = &at
-			break
-		}
+	r.Progress = progress.FromFields(h)
+	if r.Attempts, err = t.Redis.Attempts(ctx, r.TaskID); err != nil {
+		return err
+	}
+	ttl, err := t.Redis.LockTTL(ctx, r.TaskID)
+	if err != nil {
+		return err
+	}
+	if ttl > 0 {
+		s := ttl.Seconds()
+		r.LockTTLSeconds = &s
+	}
+	w, err := t.Redis.Whereabouts(ctx, r.TaskID, func(p string) int64 { return job.TaskID([]byte(p)) })
+	if err != nil {
+		return err
+	}
+	r.InHandOf = w.InHandOf
+	if !w.RetryAt.IsZero() {
+		r.RetryAt = &w.RetryAt
 	}
 	return nil
 }
@@ -161,20 +139,6 @@ func rowView(d store.Detail) *RowView {
 		v.ErrorMessage = &d.ErrorMessage.String
 	}
 	return v
-}
-
-// eventOf reads the hash dl:task:<id> back into an event; nil when it is empty.
-func eventOf(h map[string]string) *progress.Event {
-	if len(h) == 0 {
-		return nil
-	}
-	ev := &progress.Event{Stage: h["stage"], Speed: h["speed"], ETA: h["eta"]}
-	ev.TaskID, _ = strconv.ParseInt(h["taskId"], 10, 64)
-	if p, err := strconv.ParseFloat(h["percent"], 64); err == nil {
-		ev.Percent = &p
-	}
-	ev.At, _ = time.Parse(time.RFC3339, h["at"])
-	return ev
 }
 
 // WriteText renders the report for a person.

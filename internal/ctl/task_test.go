@@ -12,7 +12,7 @@ import (
 
 	"github.com/coursedl/worker/internal/ctl"
 	"github.com/coursedl/worker/internal/progress"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/tasklog"
 )
 
@@ -43,15 +43,15 @@ func TestTask(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("[download] %d.0%% of 10.00MiB", i))
 	}
 	w.taskLog(id, lines...)
-	pub := progress.NewPublisher(w.rdb, nil)
+	pub := progress.NewPublisher(w.door(""), nil)
 	at := time.Date(2026, 11, 28, 20, 0, 0, 0, time.UTC)
 	if err := pub.Publish(ctx, progress.Event{TaskID: id, Stage: progress.StageDownloading, Percent: percent(42.3), Speed: "1.23MiB/s", ETA: "00:07", At: at}); err != nil {
 		t.Fatal(err)
 	}
-	w.rdb.HSet(ctx, queue.AttemptsKey, fmt.Sprint(id), 2)
-	w.rdb.Set(ctx, queue.LockPrefix+fmt.Sprint(id), "token", time.Minute)
-	w.rdb.LPush(ctx, queue.ProcessingKey("host-a"), jobOf(id+1), jobOf(id))
-	w.rdb.LPush(ctx, queue.ProcessingKey("host-b"), jobOf(id+2))
+	w.rc.HSet(ctx, rdb.AttemptsKey, fmt.Sprint(id), 2)
+	w.rc.Set(ctx, rdb.LockKey(id), "token", time.Minute)
+	w.rc.LPush(ctx, rdb.ProcessingKey("host-a"), jobOf(id+1), jobOf(id))
+	w.rc.LPush(ctx, rdb.ProcessingKey("host-b"), jobOf(id+2))
 
 	r := w.run("task", fmt.Sprint(id)).ok(t)
 	hasLines(t, r.stdout,
@@ -82,10 +82,10 @@ func TestTask(t *testing.T) {
 
 	// Failed, with -n and --json.
 	w.db.MustExec("UPDATE download_tasks SET status = 'failed', error_message = 'download failed: exit 1' WHERE id = ?", id)
-	w.rdb.Del(ctx, queue.LockPrefix+fmt.Sprint(id))
-	w.rdb.Del(ctx, queue.ProcessingKey("host-a"))
+	w.rc.Del(ctx, rdb.LockKey(id))
+	w.rc.Del(ctx, rdb.ProcessingKey("host-a"))
 	due := time.Date(2026, 11, 28, 21, 0, 0, 0, time.UTC)
-	w.rdb.ZAdd(ctx, queue.DelayedKey, redis.Z{Score: float64(due.UnixMilli()), Member: jobOf(id)})
+	w.rc.ZAdd(ctx, rdb.DelayedKey, redis.Z{Score: float64(due.UnixMilli()), Member: jobOf(id)})
 	var rep ctl.TaskReport
 	w.run("task", fmt.Sprint(id), "-n", "3", "--json").ok(t).decode(t, &rep)
 	if rep.TaskID != id || rep.Row == nil || rep.Row.Status != "failed" || rep.Row.ErrorMessage == nil ||

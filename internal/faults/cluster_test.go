@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coursedl/worker/internal/process"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // queueKey is the web app's list (the default redis.queue).
@@ -351,7 +351,7 @@ func (w *worker) waitReady() {
 	since := w.started
 	w.mu.Unlock()
 	waitFor(w.c.t, 30*time.Second, "worker "+w.id+" registered", func(ctx context.Context) bool {
-		ms, err := w.c.rdb.ZScore(ctx, queue.WorkersKey, w.id).Result()
+		ms, err := w.c.rdb.ZScore(ctx, rdb.WorkersKey, w.id).Result()
 		return err == nil && int64(ms) >= since.UnixMilli()
 	})
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // testKill9: 30 tasks on two workers of three slots each; 30 times, a worker
@@ -127,7 +127,7 @@ func (c *cluster) awaitStage(ctx context.Context, ws []*worker, stage string, by
 
 // inStage reports whether a job in w's processing list has its row in stage.
 func (c *cluster) inStage(ctx context.Context, w *worker, stage string, byPayload map[string]*task) bool {
-	payloads, err := c.rdb.LRange(ctx, queue.ProcessingKey(w.id), 0, -1).Result()
+	payloads, err := c.rdb.LRange(ctx, rdb.ProcessingKey(w.id), 0, -1).Result()
 	if err != nil || len(payloads) == 0 {
 		return false
 	}

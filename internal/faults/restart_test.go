@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // testRedisRestart: 20 tasks on two workers while Redis (AOF, fsync always)
@@ -35,7 +35,7 @@ func testRedisRestart(t *testing.T, c *cluster, r *redisServer) {
 	// Both wait in BLMOVE once their processing lists are empty and a moment
 	// has passed; the push and the SHUTDOWN go in one write.
 	waitFor(t, 10*time.Second, "idle workers", func(ctx context.Context) bool {
-		n, err := c.rdb.Exists(ctx, queue.ProcessingKey(ws[0].id), queue.ProcessingKey(ws[1].id)).Result()
+		n, err := c.rdb.Exists(ctx, rdb.ProcessingKey(ws[0].id), rdb.ProcessingKey(ws[1].id)).Result()
 		return err == nil && n == 0
 	})
 	pause(ctx, 500*time.Millisecond)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // testSIGTERM stops a worker with SIGTERM twice during downloads: first
@@ -47,10 +47,10 @@ func testSIGTERM(t *testing.T, c *cluster) {
 	if slices.Sort(jobs); !slices.Equal(jobs, sorted(want)) {
 		t.Errorf("queue after SIGTERM holds %q, want the two jobs", jobs)
 	}
-	if n, _ := c.rdb.LLen(ctx, queue.ProcessingKey(w.id)).Result(); n != 0 {
+	if n, _ := c.rdb.LLen(ctx, rdb.ProcessingKey(w.id)).Result(); n != 0 {
 		t.Errorf("processing list holds %d jobs after SIGTERM", n)
 	}
-	if n, _ := c.rdb.ZCard(ctx, queue.WorkersKey).Result(); n != 0 {
+	if n, _ := c.rdb.ZCard(ctx, rdb.WorkersKey).Result(); n != 0 {
 		t.Errorf("%d workers still registered after a clean stop", n)
 	}
 	if n := c.statusCount(ctx, "completed"); n != 0 {

@@ -14,8 +14,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/notify"
-	"github.com/coursedl/worker/internal/outbox"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // figures sum up one fault test, for its FAULTS line.
@@ -58,7 +57,7 @@ func (c *cluster) leftovers(ctx context.Context) ([]string, error) {
 	if err := count(queueKey, n, err); err != nil {
 		return nil, err
 	}
-	keys, err := c.rdb.Keys(ctx, queue.ProcessingKey("*")).Result()
+	keys, err := c.rdb.Keys(ctx, rdb.ProcessingKey("*")).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -69,17 +68,17 @@ func (c *cluster) leftovers(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 	}
-	for _, k := range []string{queue.DelayedKey, outbox.DueKey} {
+	for _, k := range []string{rdb.DelayedKey, rdb.OutboxKey} {
 		n, err := c.rdb.ZCard(ctx, k).Result()
 		if err := count(k, n, err); err != nil {
 			return nil, err
 		}
 	}
-	n, err = c.rdb.HLen(ctx, outbox.StagedKey).Result()
-	if err := count(outbox.StagedKey, n, err); err != nil {
+	n, err = c.rdb.HLen(ctx, rdb.OutboxStagedKey).Result()
+	if err := count(rdb.OutboxStagedKey, n, err); err != nil {
 		return nil, err
 	}
-	for _, k := range []string{queue.DeadKey, outbox.DeadKey} {
+	for _, k := range []string{rdb.DeadKey, rdb.OutboxDeadKey} {
 		n, err := c.rdb.LLen(ctx, k).Result()
 		if err := count(k, n, err); err != nil {
 			return nil, err

@@ -5,7 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
+
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // DefaultDepthTimeout bounds the Redis reads of one scrape.
@@ -13,20 +14,12 @@ const DefaultDepthTimeout = 2 * time.Second
 
 // Depths is a collector that reads, at each scrape, how many entries wait in the
 // worker's Redis lists and sets: the job queue, the dead-letter list, the delayed
-// retries, the webhook outbox and its dead list. It reads them in one pipeline under
-// Timeout; when Redis does not answer in time it reports coursedl_redis_up 0 and
-// leaves the depths out of that scrape rather than show stale numbers.
-//
-// The key names are the caller's (package queue and package outbox own them); an
-// empty name leaves its gauge out.
+// retries, the webhook outbox and its dead list (rdb.Client.Depths, one round
+// trip). When Redis does not answer within Timeout it reports coursedl_redis_up 0
+// and leaves the depths out of that scrape rather than show stale numbers.
 type Depths struct {
-	Redis      redis.UniversalClient
-	Queue      string // redis.queue: LLEN
-	Dead       string // dl:dead: LLEN
-	Delayed    string // dl:delayed: ZCARD
-	Outbox     string // dl:outbox: ZCARD
-	OutboxDead string // dl:outbox:dead: LLEN
-	Timeout    time.Duration
+	Redis   *rdb.Client
+	Timeout time.Duration // default DefaultDepthTimeout
 }
 
 var (
@@ -46,9 +39,8 @@ var (
 
 // Describe sends the descriptors of the gauges Collect may send.
 func (d *Depths) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descUp
-	for _, g := range d.gauges() {
-		ch <- g.desc
+	for _, desc := range []*prometheus.Desc{descUp, descQueue, descDead, descDelayed, descOutbox, descOutboxDead} {
+		ch <- desc
 	}
 }
 
@@ -60,45 +52,16 @@ func (d *Depths) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	gauges := d.gauges()
-	pipe := d.Redis.Pipeline()
-	cmds := make([]*redis.IntCmd, len(gauges))
-	for i, g := range gauges {
-		if g.sorted {
-			cmds[i] = pipe.ZCard(ctx, g.key)
-		} else {
-			cmds[i] = pipe.LLen(ctx, g.key)
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	n, err := d.Redis.Depths(ctx)
+	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
-	for i, g := range gauges {
-		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(cmds[i].Val()))
+	for _, g := range []struct {
+		desc *prometheus.Desc
+		n    int64
+	}{{descQueue, n.Queue}, {descDead, n.Dead}, {descDelayed, n.Delayed}, {descOutbox, n.Outbox}, {descOutboxDead, n.OutboxDead}} {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(g.n))
 	}
-}
-
-type depthGauge struct {
-	desc   *prometheus.Desc
-	key    string
-	sorted bool // ZCARD, else LLEN
-}
-
-func (d *Depths) gauges() []depthGauge {
-	all := []depthGauge{
-		{descQueue, d.Queue, false},
-		{descDead, d.Dead, false},
-		{descDelayed, d.Delayed, true},
-		{descOutbox, d.Outbox, true},
-		{descOutboxDead, d.OutboxDead, false},
-	}
-	out := all[:0]
-	for _, g := range all {
-		if g.key != "" {
-			out = append(out, g)
-		}
-	}
-	return out
 }

@@ -14,8 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coursedl/worker/internal/metrics"
-	"github.com/coursedl/worker/internal/outbox"
-	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -138,13 +137,10 @@ func TestNilMetricsDoNothing(t *testing.T) {
 }
 
 func TestDepthsReadRedisAtScrapeTime(t *testing.T) {
-	rdb := testutil.Redis(t)
+	rc := testutil.Redis(t)
 	ctx := context.Background()
 	m := metrics.New()
-	depths := &metrics.Depths{
-		Redis: rdb, Queue: "queue:downloads", Dead: queue.DeadKey, Delayed: queue.DelayedKey,
-		Outbox: outbox.DueKey, OutboxDead: outbox.DeadKey,
-	}
+	depths := &metrics.Depths{Redis: rdb.New(rc, rdb.Options{Queue: "queue:downloads"})}
 	if err := m.Register(depths); err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +157,11 @@ func TestDepthsReadRedisAtScrapeTime(t *testing.T) {
 		t.Errorf("coursedl_redis_up = %v", got["coursedl_redis_up"])
 	}
 
-	rdb.LPush(ctx, "queue:downloads", "a", "b", "c")
-	rdb.LPush(ctx, queue.DeadKey, "x", "y")
-	rdb.ZAdd(ctx, queue.DelayedKey, redis.Z{Score: 1, Member: "j1"})
-	rdb.ZAdd(ctx, outbox.DueKey, redis.Z{Score: 1, Member: "e1"}, redis.Z{Score: 2, Member: "e2"}, redis.Z{Score: 3, Member: "e3"}, redis.Z{Score: 4, Member: "e4"})
-	rdb.LPush(ctx, outbox.DeadKey, "e5")
+	rc.LPush(ctx, "queue:downloads", "a", "b", "c")
+	rc.LPush(ctx, rdb.DeadKey, "x", "y")
+	rc.ZAdd(ctx, rdb.DelayedKey, redis.Z{Score: 1, Member: "j1"})
+	rc.ZAdd(ctx, rdb.OutboxKey, redis.Z{Score: 1, Member: "e1"}, redis.Z{Score: 2, Member: "e2"}, redis.Z{Score: 3, Member: "e3"}, redis.Z{Score: 4, Member: "e4"})
+	rc.LPush(ctx, rdb.OutboxDeadKey, "e5")
 	got = scrape(t, h)
 	want := map[string]float64{
 		"coursedl_queue_depth": 3, "coursedl_dead_letter_depth": 2, "coursedl_delayed_depth": 1,
@@ -183,7 +179,7 @@ func TestDepthsWhenRedisIsAway(t *testing.T) {
 	away := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { _ = away.Close() })
 	m := metrics.New()
-	if err := m.Register(&metrics.Depths{Redis: away, Queue: "queue:downloads", Dead: queue.DeadKey, Timeout: 500 * time.Millisecond}); err != nil {
+	if err := m.Register(&metrics.Depths{Redis: rdb.New(away, rdb.Options{Queue: "queue:downloads"}), Timeout: 500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	got := scrape(t, handler(t, m))

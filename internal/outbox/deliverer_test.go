@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -31,13 +32,11 @@ func (g *gateSender) Send(ctx context.Context, _ string, _ []byte) error {
 // An attempt under way when the worker stops is finished and recorded: the web
 // app accepted the event, so it must not be sent again.
 func TestStopFinishesAttemptUnderWay(t *testing.T) {
-	s := NewStore(testutil.Redis(t))
 	g := &gateSender{gate: make(chan struct{}), sending: make(chan struct{})}
-	d := (&Deliverer{Store: s, Sender: g, Schedule: []time.Duration{time.Second}, Timeout: 5 * time.Second, Poll: 10 * time.Millisecond}).Init()
+	d := NewDeliverer(Params{Redis: rdb.New(testutil.Redis(t), rdb.Options{}), Sender: g,
+		Schedule: []time.Duration{time.Second}, Timeout: 5 * time.Second, Poll: 10 * time.Millisecond})
 	ctx := context.Background()
-	if err := s.Add(ctx, "msg_a", event(1), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	due(t, d, "msg_a", event(1), time.Now())
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(rctx) }()
@@ -53,8 +52,8 @@ func TestStopFinishesAttemptUnderWay(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
 	}
-	if w, dead, err := s.Depth(ctx); err != nil || w != 0 || dead != 0 {
-		t.Fatalf("outbox after the stop: %d waiting, %d dead, %v; want the event recorded as delivered", w, dead, err)
+	if n, err := d.Redis.Depths(ctx); err != nil || n.Outbox != 0 || n.OutboxDead != 0 {
+		t.Fatalf("outbox after the stop: %d waiting, %d dead, %v; want the event recorded as delivered", n.Outbox, n.OutboxDead, err)
 	}
 	if n := g.sends.Load(); n != 1 {
 		t.Fatalf("%d sends, want 1", n)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/coursedl/worker/internal/notify"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -60,7 +60,9 @@ func (r *receiver) sent() []string {
 	return slices.Clone(r.ids)
 }
 
-func setup(t *testing.T, statuses ...int) (*Store, *Deliverer, *receiver) {
+// setup returns a Deliverer on a Redis database of the test's own (rc, for
+// looking at keys directly) sending to a receiver.
+func setup(t *testing.T, statuses ...int) (*redis.Client, *Deliverer, *receiver) {
 	t.Helper()
 	signer, err := notify.NewSigner(secret)
 	if err != nil {
@@ -69,15 +71,38 @@ func setup(t *testing.T, statuses ...int) (*Store, *Deliverer, *receiver) {
 	rec := &receiver{statuses: statuses, signer: signer}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
-	s := NewStore(testutil.Redis(t))
-	d := (&Deliverer{
-		Store:    s,
+	rc := testutil.Redis(t)
+	d := NewDeliverer(Params{
+		Redis:    rdb.New(rc, rdb.Options{Queue: "queue:downloads"}),
 		Sender:   &notify.Sender{URL: srv.URL, Signer: signer, Timeout: 2 * time.Second},
 		Schedule: []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond},
 		Timeout:  2 * time.Second,
 		Poll:     10 * time.Millisecond,
-	}).Init()
-	return s, d, rec
+	})
+	return rc, d, rec
+}
+
+// due puts ev in the outbox as id, due at now, as a task and its recovery do:
+// staged, then released (not handed to the deliverer: a look finds it).
+func due(t *testing.T, d *Deliverer, id string, ev notify.Event, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if err := d.Stage(ctx, id, ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Redis.ReleaseEvent(ctx, id, ev.TaskID, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// depths reads how many events wait in the outbox and how many are buried.
+func depths(t *testing.T, d *Deliverer) (waiting, dead int64) {
+	t.Helper()
+	n, err := d.Redis.Depths(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Outbox, n.OutboxDead
 }
 
 func run(t *testing.T, d *Deliverer) {
@@ -93,13 +118,11 @@ func event(taskID int64) notify.Event {
 }
 
 func TestRetriedUntilAcceptedWithOneID(t *testing.T) {
-	s, d, rec := setup(t, 503, 503)
-	if err := s.Add(context.Background(), "msg_a", event(1), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	_, d, rec := setup(t, 503, 503)
+	due(t, d, "msg_a", event(1), time.Now())
 	run(t, d)
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		w, _, _ := s.Depth(context.Background())
+		w, _ := depths(t, d)
 		return rec.count() == 3 && w == 0
 	}, "3 attempts and an empty outbox; got %d attempts", rec.count())
 	rec.mu.Lock()
@@ -115,23 +138,23 @@ func TestRetriedUntilAcceptedWithOneID(t *testing.T) {
 }
 
 func TestRefusedIsBuriedNotDropped(t *testing.T) {
-	s, d, rec := setup(t, 400)
+	_, d, rec := setup(t, 400)
 	ctx := context.Background()
-	s.Add(ctx, "msg_b", event(2), time.Now())
+	due(t, d, "msg_b", event(2), time.Now())
 	run(t, d)
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		_, dead, _ := s.Depth(ctx)
+		_, dead := depths(t, d)
 		return dead == 1
-	}, "refused event in %s", DeadKey)
+	}, "refused event in %s", rdb.OutboxDeadKey)
 	if rec.count() != 1 {
 		t.Fatalf("a refused event was sent %d times", rec.count())
 	}
-	e, err := s.Get(ctx, "msg_b")
+	e, err := d.Redis.Event(ctx, "msg_b")
 	if err != nil || e.Attempts != 1 || e.LastError == "" {
 		t.Fatalf("buried entry = %+v, %v", e, err)
 	}
 	// An operator redelivers it.
-	if err := s.Requeue(ctx, "msg_b", time.Now()); err != nil {
+	if err := d.Redis.RequeueEvent(ctx, "msg_b", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	d.Wake()
@@ -139,43 +162,29 @@ func TestRefusedIsBuriedNotDropped(t *testing.T) {
 }
 
 func TestExhaustedIsBuried(t *testing.T) {
-	s, d, rec := setup(t, 500, 500, 500, 500, 500)
-	ctx := context.Background()
-	s.Add(ctx, "msg_c", event(3), time.Now())
+	_, d, rec := setup(t, 500, 500, 500, 500, 500)
+	due(t, d, "msg_c", event(3), time.Now())
 	run(t, d)
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		_, dead, _ := s.Depth(ctx)
+		_, dead := depths(t, d)
 		return dead == 1
-	}, "exhausted event in %s", DeadKey)
+	}, "exhausted event in %s", rdb.OutboxDeadKey)
 	if rec.count() != 4 { // the first attempt and one per delay of the schedule
 		t.Fatalf("%d attempts, want 4", rec.count())
 	}
 }
 
-func TestAddIsIdempotent(t *testing.T) {
-	s, _, _ := setup(t)
-	ctx := context.Background()
-	s.Add(ctx, "msg_d", event(4), time.Now())
-	s.Retry(ctx, "msg_d", 2, "503", time.Now().Add(time.Hour))
-	s.Add(ctx, "msg_d", event(4), time.Now())
-	e, _ := s.Get(ctx, "msg_d")
-	if e.Attempts != 2 {
-		t.Fatalf("a second Add reset the event: %+v", e)
-	}
-}
-
 // Two deliverers on one outbox send each event once.
 func TestTwoDeliverersSendOnce(t *testing.T) {
-	s, d1, rec := setup(t)
-	d2 := (&Deliverer{Store: s, Sender: d1.Sender, Schedule: d1.Schedule, Timeout: d1.Timeout, Poll: 5 * time.Millisecond}).Init()
-	ctx := context.Background()
+	_, d1, rec := setup(t)
+	d2 := NewDeliverer(Params{Redis: d1.Redis, Sender: d1.Sender, Schedule: d1.Schedule, Timeout: d1.Timeout, Poll: 5 * time.Millisecond})
 	for i := range 50 {
-		s.Add(ctx, "msg_"+string(rune('A'+i)), event(int64(i+10)), time.Now())
+		due(t, d1, "msg_"+string(rune('A'+i)), event(int64(i+10)), time.Now())
 	}
 	run(t, d1)
 	run(t, d2)
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		w, _, _ := s.Depth(ctx)
+		w, _ := depths(t, d1)
 		return w == 0
 	}, "outbox emptied")
 	if n := rec.count(); n != 50 {
@@ -186,29 +195,29 @@ func TestTwoDeliverersSendOnce(t *testing.T) {
 // A staged event is not sent until released, and a crash between the row and the
 // release is repaired by ReleaseStaged.
 func TestStageRelease(t *testing.T) {
-	s, d, rec := setup(t)
+	_, d, rec := setup(t)
 	ctx := context.Background()
 	ev := event(77)
-	if err := s.Stage(ctx, "msg_s", ev); err != nil {
+	if err := d.Stage(ctx, "msg_s", ev); err != nil {
 		t.Fatal(err)
 	}
 	run(t, d)
 	d.Wake()
 	// Nothing is due: a pass of the deliverer sends nothing. Wait for a few
 	// polls (Poll is 10 ms) by watching a second, released event go out.
-	s.Add(ctx, "msg_other", event(78), time.Now())
+	due(t, d, "msg_other", event(78), time.Now())
 	d.Wake()
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 1 }, "the released event sent")
-	if rec.count() != 1 || rec.ids[0] != "msg_other" {
-		t.Fatalf("sent %v: the staged event went out before its release", rec.ids)
+	if got := rec.sent(); len(got) != 1 || got[0] != "msg_other" {
+		t.Fatalf("sent %v: the staged event went out before its release", got)
 	}
-	ok, err := s.ReleaseStaged(ctx, 77, time.Now())
+	ok, err := d.Redis.ReleaseStaged(ctx, 77, time.Now())
 	if err != nil || !ok {
 		t.Fatalf("ReleaseStaged = %v, %v", ok, err)
 	}
 	d.Wake()
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the staged event sent after release")
-	if ok, _ := s.ReleaseStaged(ctx, 77, time.Now()); ok {
+	if ok, _ := d.Redis.ReleaseStaged(ctx, 77, time.Now()); ok {
 		t.Fatal("released twice")
 	}
 }
@@ -216,7 +225,7 @@ func TestStageRelease(t *testing.T) {
 // Release hands the event to the deliverer claimed: it is sent once, at once,
 // and no other deliverer takes it in between; a second release sends nothing.
 func TestDelivererRelease(t *testing.T) {
-	s, d, rec := setup(t)
+	rc, d, rec := setup(t)
 	ctx := context.Background()
 	if err := d.Stage(ctx, "msg_h", event(81)); err != nil {
 		t.Fatal(err)
@@ -227,15 +236,15 @@ func TestDelivererRelease(t *testing.T) {
 	}
 	// Not yet sent (Run is not running): claimed, so a pass elsewhere finds
 	// nothing due, and the staged mark is gone.
-	if got, _, _ := s.Claim(ctx, now.Add(time.Second), time.Minute, 10); len(got) != 0 {
-		t.Fatalf("another deliverer claimed %+v", got)
+	if got, _, err := d.Redis.ClaimEvents(ctx, now.Add(time.Second), time.Minute, 10); err != nil || len(got) != 0 {
+		t.Fatalf("another deliverer claimed %+v, %v", got, err)
 	}
-	if s.rdb.HExists(ctx, StagedKey, "81").Val() {
+	if rc.HExists(ctx, rdb.OutboxStagedKey, "81").Val() {
 		t.Fatal("still marked staged after the release")
 	}
 	run(t, d)
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 1 }, "the released event sent")
-	testutil.Eventually(t, 5*time.Second, func() bool { w, _, _ := s.Depth(ctx); return w == 0 }, "the outbox empty once sent")
+	testutil.Eventually(t, 5*time.Second, func() bool { w, _ := depths(t, d); return w == 0 }, "the outbox empty once sent")
 	if err := d.Release(ctx, "msg_h", 81, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -244,9 +253,7 @@ func TestDelivererRelease(t *testing.T) {
 	}
 	// A marker due now: the look that sends it would send msg_h too, had the
 	// second release made it due again.
-	if err := s.Add(ctx, "msg_mark", event(90), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	due(t, d, "msg_mark", event(90), time.Now())
 	d.Wake()
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the marker sent")
 	if got := rec.sent(); !slices.Equal(got, []string{"msg_h", "msg_mark"}) {
@@ -258,7 +265,7 @@ func TestDelivererRelease(t *testing.T) {
 // app ahead of it) is not tried by the hand-off: another deliverer may have
 // claimed and sent it meanwhile, and the web app would get it twice.
 func TestDelivererSkipsAHandOffPastItsClaim(t *testing.T) {
-	s, d, rec := setup(t)
+	_, d, rec := setup(t)
 	ctx := context.Background()
 	d.Now = func() time.Time { return time.Now().Add(d.lease() - time.Second) } // within Timeout of the claim's end
 	if err := d.Stage(ctx, "msg_late", event(82)); err != nil {
@@ -268,8 +275,8 @@ func TestDelivererSkipsAHandOffPastItsClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The claim has ended for another deliverer, which sends the event.
-	other := (&Deliverer{Store: s, Sender: d.Sender, Schedule: d.Schedule, Timeout: d.Timeout,
-		Now: func() time.Time { return time.Now().Add(d.lease() + time.Second) }}).Init()
+	other := NewDeliverer(Params{Redis: d.Redis, Sender: d.Sender, Schedule: d.Schedule, Timeout: d.Timeout,
+		Now: func() time.Time { return time.Now().Add(d.lease() + time.Second) }})
 	if _, err := other.pass(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +301,7 @@ func TestDelivererSkipsAHandOffPastItsClaim(t *testing.T) {
 // More released events than the deliverer holds: the rest wait in the outbox
 // as due, and every one is sent.
 func TestDelivererReleaseWhenBusy(t *testing.T) {
-	s, d, rec := setup(t)
+	_, d, rec := setup(t)
 	ctx := context.Background()
 	const n = 100 // the hand-off holds 64
 	for i := range n {
@@ -306,60 +313,23 @@ func TestDelivererReleaseWhenBusy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if w, _, _ := s.Depth(ctx); w != n {
+	if w, _ := depths(t, d); w != n {
 		t.Fatalf("%d events waiting, want %d", w, n)
 	}
 	run(t, d)
 	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count() == n }, "all %d events sent", n)
-	if w, _, _ := s.Depth(ctx); w != 0 {
+	if w, _ := depths(t, d); w != 0 {
 		t.Fatalf("%d events left", w)
-	}
-}
-
-// Claim returns each due event whole, and drops an id whose event is gone.
-func TestClaimReturnsEvents(t *testing.T) {
-	s, _, _ := setup(t)
-	ctx := context.Background()
-	now := time.Now()
-	if err := s.Add(ctx, "msg_e", event(5), now); err != nil {
-		t.Fatal(err)
-	}
-	s.Retry(ctx, "msg_e", 2, "503 Service Unavailable", now)
-	s.rdb.ZAdd(ctx, DueKey, redis.Z{Score: float64(now.UnixMilli()), Member: "msg_gone"})
-	got, next, err := s.Claim(ctx, now.Add(time.Millisecond), time.Minute, 10)
-	if err != nil || len(got) != 1 {
-		t.Fatalf("Claim = %+v, %v", got, err)
-	}
-	// The one event left is the one claimed, due again when its lease ends.
-	if lease := now.Add(time.Millisecond + time.Minute); next.UnixMilli() != lease.UnixMilli() {
-		t.Fatalf("next due %v, want the end of the lease %v", next, lease)
-	}
-	e := got[0]
-	if e.ID != "msg_e" || e.TaskID != 5 || e.Type != notify.TypeCompleted || e.Attempts != 2 ||
-		e.LastError != "503 Service Unavailable" || !strings.Contains(string(e.Body), `"taskId":5`) {
-		t.Fatalf("claimed %+v", e)
-	}
-	if s.rdb.ZScore(ctx, DueKey, "msg_gone").Err() == nil {
-		t.Fatal("an id without its event stays due")
-	}
-	if again, _, _ := s.Claim(ctx, now.Add(time.Millisecond), time.Minute, 10); len(again) != 0 {
-		t.Fatalf("claimed twice within the lease: %+v", again)
-	}
-	s.Delivered(ctx, "msg_e")
-	if _, next, err := s.Claim(ctx, now, time.Minute, 10); err != nil || !next.IsZero() {
-		t.Fatalf("empty outbox: next due %v, %v; want none", next, err)
 	}
 }
 
 // A retry is sent when it is due, not at the next look: with Poll an hour, the
 // deliverer sleeps until the retry's time.
 func TestDelivererWakesForTheNextRetry(t *testing.T) {
-	s, d, rec := setup(t, http.StatusServiceUnavailable)
+	_, d, rec := setup(t, http.StatusServiceUnavailable)
 	d.Poll, d.Schedule = time.Hour, []time.Duration{300 * time.Millisecond}
 	run(t, d)
-	if err := s.Add(context.Background(), "msg_r", event(7), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	due(t, d, "msg_r", event(7), time.Now())
 	d.Wake()
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the retry about 300 ms after the 503")
 }

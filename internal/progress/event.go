@@ -16,17 +16,6 @@ const (
 	StageFailed            = "failed"
 )
 
-// Redis names of contract section 3.
-const (
-	// Channel is the pub/sub channel every event is published on.
-	Channel = "dl:progress"
-	// KeyPrefix begins the hash that keeps a task's latest event: KeyPrefix + taskId.
-	KeyPrefix = "dl:task:"
-)
-
-// Key is the Redis hash that keeps the latest event of a task.
-func Key(taskID int64) string { return KeyPrefix + strconv.FormatInt(taskID, 10) }
-
 // IsFinal reports whether stage ends a task (completed or failed).
 func IsFinal(stage string) bool { return stage == StageCompleted || stage == StageFailed }
 
@@ -112,4 +101,19 @@ func clampPercent(p float64) float64 {
 		return 100
 	}
 	return p
+}
+
+// FromFields reads the fields of a task's kept event (its Redis hash, as
+// Publisher writes it) back into an event; nil when there are none.
+func FromFields(h map[string]string) *Event {
+	if len(h) == 0 {
+		return nil
+	}
+	ev := &Event{Stage: h["stage"], Speed: h["speed"], ETA: h["eta"]}
+	ev.TaskID, _ = strconv.ParseInt(h["taskId"], 10, 64)
+	if p, err := strconv.ParseFloat(h["percent"], 64); err == nil {
+		ev.Percent = &p
+	}
+	ev.At, _ = time.Parse(time.RFC3339, h["at"])
+	return ev
 }

@@ -16,9 +16,9 @@ func progressLine(pct float64) []byte {
 // A flood of progress lines gives a few events, and the last line's update comes
 // out when the interval is over, without more lines and without Close.
 func TestFeedSendsTheLatestOfAFlood(t *testing.T) {
-	p, rdb := newPublisher(t)
+	p, rc := newPublisher(t)
 	id := newTaskID()
-	sub := subscribe(t, rdb, id)
+	sub := subscribe(t, rc, id)
 	tp := p.Task(id)
 	tp.MinInterval = 50 * time.Millisecond
 	t.Cleanup(tp.Close)
@@ -37,9 +37,9 @@ func TestFeedSendsTheLatestOfAFlood(t *testing.T) {
 
 // Close parses the line held back, and lines after Close do nothing.
 func TestFeedCloseParsesTheHeldLine(t *testing.T) {
-	p, rdb := newPublisher(t)
+	p, rc := newPublisher(t)
 	id := newTaskID()
-	sub := subscribe(t, rdb, id)
+	sub := subscribe(t, rc, id)
 	tp := p.Task(id)
 	tp.MinInterval = time.Hour // nothing comes out by the timer
 	f := progress.NewFeed(tp, progress.StageDownloading)

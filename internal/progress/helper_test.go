@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/progress"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 	"github.com/redis/go-redis/v9"
 )
@@ -46,22 +47,22 @@ type received struct {
 	ev  progress.Event
 }
 
-// subscriber collects the events published on progress.Channel for some task ids.
+// subscriber collects the events published on rdb.ProgressChannel for some task ids.
 type subscriber struct {
 	mu     sync.Mutex
 	ids    map[int64]bool
 	events []received
 }
 
-// subscribe listens on progress.Channel, keeping the events of ids only, and returns
+// subscribe listens on rdb.ProgressChannel, keeping the events of ids only, and returns
 // once the subscription is active. It stops when the test ends.
-func subscribe(t *testing.T, rdb *redis.Client, ids ...int64) *subscriber {
+func subscribe(t *testing.T, rc *redis.Client, ids ...int64) *subscriber {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ps := rdb.Subscribe(ctx, progress.Channel)
+	ps := rc.Subscribe(ctx, rdb.ProgressChannel)
 	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
-		t.Fatalf("subscribe %s: %v", progress.Channel, err)
+		t.Fatalf("subscribe %s: %v", rdb.ProgressChannel, err)
 	}
 	s := &subscriber{ids: map[int64]bool{}}
 	for _, id := range ids {

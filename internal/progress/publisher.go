@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // Expiries of a task's hash.
@@ -20,13 +21,13 @@ const (
 )
 
 // Publisher publishes events on the channel "dl:progress" and keeps the latest one
-// in the hash "dl:task:<taskId>" (fields: the event's JSON keys, values as strings).
-// Each event is one MULTI/EXEC pipeline: the event's fields are set, the optional
-// fields it lacks are removed, the expiry is set (FinalTTL once the task has ended,
-// ActiveTTL before) and the JSON is published. A Publisher is safe for concurrent use.
+// in the hash "dl:task:<taskId>" (fields: the event's JSON keys, values as strings),
+// through rdb.PublishProgress: the event's fields are set, the optional fields it
+// lacks are removed, the expiry is set (FinalTTL once the task has ended, ActiveTTL
+// before) and the JSON is published. A Publisher is safe for concurrent use.
 type Publisher struct {
-	rdb redis.UniversalClient
-	log *zap.Logger
+	redis *rdb.Client
+	log   *zap.Logger
 
 	// Now is the clock that stamps events (an event's At); time.Now by default.
 	// Set it before the first event, e.g. to a fixed time in tests.
@@ -38,13 +39,13 @@ type Publisher struct {
 	Timeout time.Duration
 }
 
-// NewPublisher returns a Publisher writing to rdb. log (already named by the caller)
-// may be zap.NewNop() or nil.
-func NewPublisher(rdb redis.UniversalClient, log *zap.Logger) *Publisher {
+// NewPublisher returns a Publisher writing through r. log (already named by the
+// caller) may be zap.NewNop() or nil.
+func NewPublisher(r *rdb.Client, log *zap.Logger) *Publisher {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Publisher{rdb: rdb, log: log, Now: time.Now, Timeout: 2 * time.Second}
+	return &Publisher{redis: r, log: log, Now: time.Now, Timeout: 2 * time.Second}
 }
 
 // Publish sends ev at once, unthrottled, and returns when Redis has answered or ctx
@@ -62,23 +63,10 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("publish progress of task %d: %w", ev.TaskID, err)
 	}
-	key := Key(ev.TaskID)
 	ttl := ActiveTTL
 	if IsFinal(ev.Stage) {
 		ttl = FinalTTL
 	}
 	set, drop := ev.fields()
-	_, err = p.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		if len(drop) > 0 {
-			pipe.HDel(ctx, key, drop...)
-		}
-		pipe.HSet(ctx, key, set...)
-		pipe.Expire(ctx, key, ttl)
-		pipe.Publish(ctx, Channel, payload)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("publish progress of task %d: %w", ev.TaskID, err)
-	}
-	return nil
+	return p.redis.PublishProgress(ctx, ev.TaskID, set, drop, ttl, payload)
 }

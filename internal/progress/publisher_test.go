@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/progress"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -24,16 +25,16 @@ const clockText = "2026-11-28T19:00:00Z"
 // newPublisher returns a Publisher on a private Redis database with the fixed clock.
 func newPublisher(t *testing.T) (*progress.Publisher, *redis.Client) {
 	t.Helper()
-	rdb := testutil.Redis(t)
-	p := progress.NewPublisher(rdb, zap.NewNop())
+	rc := testutil.Redis(t)
+	p := progress.NewPublisher(rdb.New(rc, rdb.Options{}), zap.NewNop())
 	p.Now = func() time.Time { return clock }
-	return p, rdb
+	return p, rc
 }
 
 func ptr(f float64) *float64 { return &f }
 
 func TestPublishEventJSON(t *testing.T) {
-	p, rdb := newPublisher(t)
+	p, rc := newPublisher(t)
 	tests := []struct {
 		name string
 		ev   progress.Event // TaskID is set by the test
@@ -63,7 +64,7 @@ func TestPublishEventJSON(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := newTaskID()
-			sub := subscribe(t, rdb, id)
+			sub := subscribe(t, rc, id)
 			ev := tt.ev
 			ev.TaskID = id
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -82,8 +83,8 @@ func TestPublishEventJSON(t *testing.T) {
 			if !maps.Equal(m, want) {
 				t.Errorf("event %s\n got %v\nwant %v", got[0].raw, m, want)
 			}
-			checkHash(t, rdb, id, got[0].raw)
-			checkTTL(t, rdb, id, progress.ActiveTTL)
+			checkHash(t, rc, id, got[0].raw)
+			checkTTL(t, rc, id, progress.ActiveTTL)
 		})
 	}
 }
@@ -91,7 +92,7 @@ func TestPublishEventJSON(t *testing.T) {
 // TestPublishReplacesHash: the hash holds exactly the latest event, without the
 // optional fields of an earlier one.
 func TestPublishReplacesHash(t *testing.T) {
-	p, rdb := newPublisher(t)
+	p, rc := newPublisher(t)
 	id := newTaskID()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -103,7 +104,7 @@ func TestPublishReplacesHash(t *testing.T) {
 			t.Fatalf("Publish: %v", err)
 		}
 	}
-	got, err := rdb.HGetAll(ctx, progress.Key(id)).Result()
+	got, err := rc.HGetAll(ctx, rdb.ProgressKey(id)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestPublishRejectsBadTaskID(t *testing.T) {
 }
 
 // checkHash compares the task's hash with the JSON of its latest event.
-func checkHash(t *testing.T, rdb *redis.Client, id int64, last []byte) {
+func checkHash(t *testing.T, rc *redis.Client, id int64, last []byte) {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(last, &m); err != nil {
@@ -138,24 +139,24 @@ func checkHash(t *testing.T, rdb *redis.Client, id int64, last []byte) {
 			t.Fatalf("event field %s is a %T", k, v)
 		}
 	}
-	got, err := rdb.HGetAll(context.Background(), progress.Key(id)).Result()
+	got, err := rc.HGetAll(context.Background(), rdb.ProgressKey(id)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !maps.Equal(got, want) {
-		t.Errorf("hash %s = %v\nwant (latest event) %v", progress.Key(id), got, want)
+		t.Errorf("hash %s = %v\nwant (latest event) %v", rdb.ProgressKey(id), got, want)
 	}
 }
 
 // checkTTL asserts the task's hash expires within a minute under ttl.
-func checkTTL(t *testing.T, rdb *redis.Client, id int64, ttl time.Duration) {
+func checkTTL(t *testing.T, rc *redis.Client, id int64, ttl time.Duration) {
 	t.Helper()
-	got, err := rdb.TTL(context.Background(), progress.Key(id)).Result()
+	got, err := rc.TTL(context.Background(), rdb.ProgressKey(id)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got <= ttl-time.Minute || got > ttl {
-		t.Errorf("TTL of %s = %s, want within a minute under %s", progress.Key(id), got, ttl)
+		t.Errorf("TTL of %s = %s, want within a minute under %s", rdb.ProgressKey(id), got, ttl)
 	}
 }
 

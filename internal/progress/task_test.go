@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/progress"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -27,9 +28,9 @@ func TestTaskThrottles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, rdb := newPublisher(t)
+			p, rc := newPublisher(t)
 			id := newTaskID()
-			sub := subscribe(t, rdb, id)
+			sub := subscribe(t, rc, id)
 			tp := p.Task(id)
 			tp.MinInterval = tt.interval
 			t.Cleanup(tp.Close)
@@ -70,9 +71,9 @@ func TestTaskThrottles(t *testing.T) {
 // TestTaskStagesAndFinish runs a task's whole life: every stage arrives in order,
 // the last update of each stage is not lost, and Finish's event is the last one.
 func TestTaskStagesAndFinish(t *testing.T) {
-	p, rdb := newPublisher(t)
+	p, rc := newPublisher(t)
 	id := newTaskID()
-	sub := subscribe(t, rdb, id)
+	sub := subscribe(t, rc, id)
 	tp := p.Task(id)
 	t.Cleanup(tp.Close)
 
@@ -117,8 +118,8 @@ func TestTaskStagesAndFinish(t *testing.T) {
 	if final.ev.Stage != progress.StageCompleted || percentOf(final.ev) != 100 {
 		t.Errorf("final event %s, want completed at 100%%", final.raw)
 	}
-	checkHash(t, rdb, id, final.raw)
-	checkTTL(t, rdb, id, progress.FinalTTL)
+	checkHash(t, rc, id, final.raw)
+	checkTTL(t, rc, id, progress.FinalTTL)
 }
 
 func TestTaskFinish(t *testing.T) {
@@ -134,9 +135,9 @@ func TestTaskFinish(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.stage, func(t *testing.T) {
-			p, rdb := newPublisher(t)
+			p, rc := newPublisher(t)
 			id := newTaskID()
-			sub := subscribe(t, rdb, id)
+			sub := subscribe(t, rc, id)
 			tp := p.Task(id)
 			t.Cleanup(tp.Close)
 			tp.Update(progress.StageDownloading, progress.Update{Percent: 37.5, HasPercent: true})
@@ -156,14 +157,14 @@ func TestTaskFinish(t *testing.T) {
 				if len(got) != 1 || final.ev.Stage != progress.StageDownloading {
 					t.Errorf("events %v: a refused Finish must publish nothing", stagesOf(got))
 				}
-				checkTTL(t, rdb, id, progress.ActiveTTL)
+				checkTTL(t, rc, id, progress.ActiveTTL)
 				return
 			}
 			if final.ev.Stage != tt.stage || percentOf(final.ev) != tt.percent {
 				t.Errorf("final event %s, want stage %s, percent %v", final.raw, tt.stage, tt.percent)
 			}
-			checkHash(t, rdb, id, final.raw)
-			checkTTL(t, rdb, id, progress.FinalTTL)
+			checkHash(t, rc, id, final.raw)
+			checkTTL(t, rc, id, progress.FinalTTL)
 		})
 	}
 }
@@ -172,10 +173,10 @@ func TestTaskFinish(t *testing.T) {
 // answers, Update and Stage return at once, Close and Finish give up after the
 // publisher's Timeout, and the failure is logged once.
 func TestTaskUnresponsiveRedis(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: silentServer(t), ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rc := redis.NewClient(&redis.Options{Addr: silentServer(t), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rc.Close() })
 	core, logs := observer.New(zap.WarnLevel)
-	p := progress.NewPublisher(rdb, zap.New(core))
+	p := progress.NewPublisher(rdb.New(rc, rdb.Options{}), zap.New(core))
 	p.Timeout = 300 * time.Millisecond
 	tp := p.Task(newTaskID())
 	t.Cleanup(tp.Close)

@@ -8,66 +8,18 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/coursedl/worker/internal/loop"
 	"github.com/coursedl/worker/internal/metrics"
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/trouble"
 )
 
-// Outcome says what becomes of a job once its handler has returned.
-type Outcome int
-
-// Outcomes of a handled job.
-const (
-	// Ack removes the job: its task has ended (completed, failed, or skipped).
-	Ack Outcome = iota
-	// Requeue puts the job back at the head of the queue at once: the worker is
-	// stopping, or the task was interrupted.
-	Requeue
-	// Retry puts the job in the delayed set for Result.Delay: a transient
-	// failure, or a task locked by another runner.
-	Retry
-	// DeadLetter moves the job to dl:dead with Result.Reason.
-	DeadLetter
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Ack:
-		return "ack"
-	case Requeue:
-		return "requeue"
-	case Retry:
-		return "retry"
-	case DeadLetter:
-		return "dead-letter"
-	}
-	return fmt.Sprintf("Outcome(%d)", int(o))
-}
-
-// Result is a handler's verdict on a job.
-type Result struct {
-	Outcome Outcome
-	Reason  string        // for DeadLetter
-	Delay   time.Duration // for Retry: how long the job waits in the delayed set
-}
-
-// Handler runs the task of one job. ctx is canceled when the worker stops waiting
-// for running tasks; a handler then returns Requeue promptly.
-type Handler interface {
-	Handle(ctx context.Context, payload string) Result
-}
-
-// Consumer takes jobs with Fetch and runs up to Concurrency of them at once. It
-// fetches only when a slot is free, so it never holds a job it cannot start.
-//
-// A busy queue costs one round trip a job: a task that ends with Ack keeps its
-// slot and acknowledges its job and takes the next in one call (AckFetch), and
-// only a slot whose AckFetch found the queue empty goes back to the fetch loop,
-// the one caller of the blocking Fetch.
-type Consumer struct {
-	Queue         *Client
+// ConsumerParams configure a Consumer.
+type ConsumerParams struct {
+	Redis         *rdb.Client
 	Handler       Handler
 	Concurrency   int
-	Block         time.Duration    // BLMOVE block; default 1 s, which bounds a stop unless Queue has BlockOn
+	Block         time.Duration    // BLMOVE block; default 1 s, which bounds a stop unless Redis has BlockOn
 	ShutdownGrace time.Duration    // how long running tasks may finish after Run's ctx ends
 	Metrics       *metrics.Metrics // tasks in flight, retries; nil records nothing
 	Log           *zap.Logger
@@ -79,8 +31,35 @@ type Consumer struct {
 	// OnDelayed, if set, is called after a job went to the delayed set
 	// (Scheduler.Wake, so that it knows when the job is due).
 	OnDelayed func()
+}
 
+// Consumer takes jobs with Fetch and runs up to Concurrency of them at once. It
+// fetches only when a slot is free, so it never holds a job it cannot start.
+//
+// A busy queue costs one round trip a job: a task that ends with Ack keeps its
+// slot and acknowledges its job and takes the next in one call (AckFetch), and
+// only a slot whose AckFetch found the queue empty goes back to the fetch loop,
+// the one caller of the blocking Fetch.
+type Consumer struct {
+	ConsumerParams
 	held held // jobs taken and not yet settled
+}
+
+// NewConsumer returns a Consumer with the defaults applied.
+func NewConsumer(p ConsumerParams) *Consumer {
+	if p.Block <= 0 {
+		p.Block = time.Second
+	}
+	if p.Concurrency <= 0 {
+		p.Concurrency = 1
+	}
+	if p.OrphanCheck <= 0 {
+		p.OrphanCheck = DefaultOrphanCheck
+	}
+	if p.Log == nil {
+		p.Log = zap.NewNop()
+	}
+	return &Consumer{ConsumerParams: p}
 }
 
 // Run fetches and runs jobs until ctx ends. Then it stops fetching at once, lets
@@ -88,9 +67,6 @@ type Consumer struct {
 // them) and returns when every task has been acknowledged, requeued or
 // dead-lettered.
 func (c *Consumer) Run(ctx context.Context) error {
-	if c.Block <= 0 {
-		c.Block = time.Second
-	}
 	// Tasks run under their own context: the end of ctx stops fetching, not them.
 	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTasks()
@@ -101,6 +77,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer stopReclaim()
 	slots := make(chan struct{}, c.Concurrency)
 	var running sync.WaitGroup
+	c.fetchLoop(ctx, taskCtx, slots, &running)
+	c.drain(slots, &running, cancelTasks)
+	return nil
+}
+
+// fetchLoop takes a job whenever a slot is free and runs it on a goroutine of
+// its own, until ctx ends.
+func (c *Consumer) fetchLoop(ctx, taskCtx context.Context, slots chan struct{}, running *sync.WaitGroup) {
 	tr := trouble.New(c.Log, "cannot fetch jobs; retrying with backoff", "fetching jobs again")
 	backoff := fetchBackoffMin
 	for ctx.Err() == nil {
@@ -109,12 +93,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			continue
 		}
-		payload, err := c.Queue.Fetch(ctx, c.Block)
+		payload, err := c.Redis.Fetch(ctx, c.Block)
 		if err != nil || payload == "" {
 			<-slots
 			if err != nil && ctx.Err() == nil {
 				tr.Report(err)
-				sleep(ctx, backoff)
+				loop.Sleep(ctx, backoff)
 				backoff = min(2*backoff, fetchBackoffMax)
 			}
 			continue
@@ -126,17 +110,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 			// Taken as the stop began: give it back untouched.
 			c.settle(taskCtx, payload, Result{Outcome: Requeue})
 			<-slots
-			break
+			return
 		}
-		running.Add(1)
-		go func() {
-			defer running.Done()
+		running.Go(func() {
 			defer func() { <-slots }()
 			for payload != "" {
 				payload = c.next(ctx, taskCtx, payload, c.handle(taskCtx, payload))
 			}
-		}()
+		})
 	}
+}
+
+// drain waits for the running tasks, for ShutdownGrace at most; then it stops
+// them (their jobs go back to the queue) and waits for them to end.
+func (c *Consumer) drain(slots chan struct{}, running *sync.WaitGroup, cancelTasks context.CancelFunc) {
 	done := make(chan struct{})
 	go func() { running.Wait(); close(done) }()
 	if len(slots) > 0 {
@@ -149,7 +136,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		cancelTasks()
 		<-done
 	}
-	return nil
 }
 
 // handle runs one job. A panic in the handler is turned into a dead letter:
@@ -177,7 +163,7 @@ func (c *Consumer) next(ctx, taskCtx context.Context, payload string, res Result
 	}
 	// Not cut short by a stop: a reply lost after the script ran would leave the
 	// job taken in the processing list until the next start.
-	next, err := c.Queue.AckFetch(context.WithoutCancel(taskCtx), payload)
+	next, err := c.Redis.AckFetch(context.WithoutCancel(taskCtx), payload)
 	if err != nil {
 		c.settle(taskCtx, payload, res) // the ack alone, with settle's retries
 		return ""
@@ -195,30 +181,21 @@ func (c *Consumer) next(ctx, taskCtx context.Context, payload string, res Result
 }
 
 // settle records the outcome of a job in Redis.
+//
+// It settles even when the tasks' context was canceled: this is how a stopped
+// task's job gets back to the queue. Redis may be away for a while: it keeps
+// trying, but once the worker is stopping it gives up after settleGrace; the job
+// then stays in the processing list and is recovered at the next start.
 func (c *Consumer) settle(ctx context.Context, payload string, res Result) {
 	// Settled, or left for the next start: either way no longer held.
 	defer c.held.remove(payload)
-	// Settle even when the tasks' context was canceled: this is how a stopped
-	// task's job gets back to the queue. Redis may be away for a while: keep trying,
-	// but once the worker is stopping give up after settleGrace; the job then stays
-	// in the processing list and is recovered at the next start.
 	if res.Outcome == Retry {
 		c.Metrics.Retry()
 	}
 	settle := context.WithoutCancel(ctx)
 	var stopping <-chan time.Time
 	for attempt := 0; ; attempt++ {
-		var err error
-		switch res.Outcome {
-		case Ack:
-			err = c.Queue.Ack(settle, payload)
-		case Requeue:
-			err = c.Queue.Requeue(settle, payload)
-		case Retry:
-			err = c.Queue.Delay(settle, payload, time.Now().Add(res.Delay))
-		case DeadLetter:
-			err = c.Queue.DeadLetter(settle, payload, res.Reason, time.Now())
-		}
+		err := c.record(settle, payload, res)
 		if err == nil {
 			if res.Outcome == Retry && c.OnDelayed != nil {
 				c.OnDelayed()
@@ -247,6 +224,24 @@ func (c *Consumer) settle(ctx context.Context, payload string, res Result) {
 	}
 }
 
+// record writes one outcome to Redis.
+func (c *Consumer) record(ctx context.Context, payload string, res Result) error {
+	switch res.Outcome {
+	case Ack:
+		return c.Redis.Ack(ctx, payload)
+	case Requeue:
+		return c.Redis.Requeue(ctx, payload)
+	case Retry:
+		return c.Redis.Delay(ctx, payload, time.Now().Add(res.Delay))
+	case DeadLetter:
+		return c.Redis.DeadLetter(ctx, payload, res.Reason, time.Now())
+	}
+	// A handler's bug: the job stays in the processing list, and the orphan
+	// check gives it back to the queue.
+	c.Log.Error("job not settled: unknown outcome", zap.Stringer("outcome", res.Outcome))
+	return nil
+}
+
 // Back-off of the fetch loop while Redis does not answer.
 const (
 	fetchBackoffMin = 250 * time.Millisecond
@@ -255,13 +250,3 @@ const (
 
 // settleGrace bounds the settling of jobs once the worker is stopping.
 const settleGrace = 10 * time.Second
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}

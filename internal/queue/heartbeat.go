@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/coursedl/worker/internal/trouble"
+	"github.com/coursedl/worker/internal/loop"
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // Default timing of heartbeats: a worker beats every DefaultBeat and is taken for
@@ -29,18 +28,42 @@ const (
 // ErrIDInUse says another live process holds this worker id.
 var ErrIDInUse = errors.New("worker id in use")
 
-// Heartbeat tells the other workers that this one is alive. It runs on its own
-// goroutine, apart from the tasks, so a task of three hours never looks dead.
-type Heartbeat struct {
-	RDB         redis.UniversalClient
-	WorkerID    string
+// HeartbeatParams configure a Heartbeat.
+type HeartbeatParams struct {
+	Redis       *rdb.Client // its Worker is the id that beats
 	Concurrency int
 	Beat        time.Duration // default DefaultBeat
 	Lease       time.Duration // default DefaultLease
 	Log         *zap.Logger
 	Now         func() time.Time
+}
 
+// Heartbeat tells the other workers that this one is alive. It runs on its own
+// goroutine, apart from the tasks, so a task of three hours never looks dead.
+type Heartbeat struct {
+	HeartbeatParams
+	host     string
 	lastPass atomic.Int64 // Unix ns of the loop's last pass, answered or not
+}
+
+// NewHeartbeat returns a Heartbeat with the defaults applied.
+func NewHeartbeat(p HeartbeatParams) *Heartbeat {
+	if p.Beat <= 0 {
+		p.Beat = DefaultBeat
+	}
+	if p.Lease <= 0 {
+		p.Lease = DefaultLease
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Log == nil {
+		p.Log = zap.NewNop()
+	}
+	host, _ := os.Hostname()
+	h := &Heartbeat{HeartbeatParams: p, host: host}
+	h.lastPass.Store(time.Now().UnixNano())
+	return h
 }
 
 // Alive says whether the heartbeat loop still turns (whether or not Redis
@@ -53,107 +76,50 @@ func (h *Heartbeat) Alive() error {
 	return nil
 }
 
-func (h *Heartbeat) defaults() {
-	if h.Beat <= 0 {
-		h.Beat = DefaultBeat
-	}
-	if h.Lease <= 0 {
-		h.Lease = DefaultLease
-	}
-	if h.Now == nil {
-		h.Now = time.Now
-	}
-	if h.Log == nil {
-		h.Log = zap.NewNop()
-	}
-}
-
 // Claim registers this process under its worker id, refusing with ErrIDInUse when
 // another process that is still alive beats under the same id: two processes
 // sharing one processing list would give each other's jobs back. A process of
 // this host whose pid no longer runs (a crash, then a restart) is taken over.
 func (h *Heartbeat) Claim(ctx context.Context) error {
-	h.defaults()
-	score, err := h.RDB.ZScore(ctx, WorkersKey, h.WorkerID).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("heartbeat: %w", err)
+	id := h.Redis.Worker()
+	last, info, ok, err := h.Redis.LastBeat(ctx, id)
+	if err != nil {
+		return err
 	}
-	if err == nil && h.Now().Sub(time.UnixMilli(int64(score))) < h.Lease {
-		info, err := h.RDB.HGetAll(ctx, WorkerInfoPrefix+h.WorkerID).Result()
-		if err != nil {
-			return fmt.Errorf("heartbeat: %w", err)
-		}
-		host, _ := os.Hostname()
-		pid, _ := strconv.Atoi(info["pid"])
-		sameHost := info["host"] == host
-		if !sameHost || (pid != os.Getpid() && alive(pid)) {
-			age := h.Now().Sub(time.UnixMilli(int64(score))).Round(time.Second)
-			return fmt.Errorf("%w: %q beats from host %s pid %s (%s ago); give each process its own worker.id",
-				ErrIDInUse, h.WorkerID, info["host"], info["pid"], age)
+	if age := h.Now().Sub(last); ok && age < h.Lease {
+		sameHost := info.Host == h.host
+		if !sameHost || (info.PID != os.Getpid() && alive(info.PID)) {
+			return fmt.Errorf("%w: %q beats from host %s pid %d (%s ago); give each process its own worker.id",
+				ErrIDInUse, id, info.Host, info.PID, age.Round(time.Second))
 		}
 	}
 	return h.beat(ctx)
 }
 
-// Run beats until ctx ends. A failing beat is logged when the failure starts and
-// when it ends, not at every beat.
+// Run beats every Beat until ctx ends. A failing beat is logged when the
+// failure starts and when it ends, not at every beat.
 func (h *Heartbeat) Run(ctx context.Context) error {
-	h.defaults()
-	h.lastPass.Store(time.Now().UnixNano())
-	t := time.NewTicker(h.Beat)
-	defer t.Stop()
-	tr := trouble.New(h.Log, "heartbeat failing; Redis unreachable?", "heartbeat back")
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		bctx, cancel := context.WithTimeout(ctx, h.Beat)
-		err := h.beat(bctx)
-		cancel()
+	return loop.Run(ctx, loop.Params{
+		Every:   h.Beat,
+		Timeout: h.Beat,
+		Log:     h.Log,
+		Failing: "heartbeat failing; Redis unreachable?",
+		Back:    "heartbeat back",
+	}, func(ctx context.Context) (time.Time, error) {
+		err := h.beat(ctx)
 		h.lastPass.Store(time.Now().UnixNano())
-		if ctx.Err() != nil {
-			return nil
-		}
-		tr.Report(err)
-	}
+		return time.Time{}, err
+	})
 }
 
 func (h *Heartbeat) beat(ctx context.Context) error {
-	host, _ := os.Hostname()
-	now := h.Now()
-	_, err := h.RDB.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, WorkersKey, redis.Z{Score: float64(now.UnixMilli()), Member: h.WorkerID})
-		key := WorkerInfoPrefix + h.WorkerID
-		p.HSet(ctx, key, "host", host, "pid", os.Getpid(), "concurrency", h.Concurrency, "beat", now.UTC().Format(time.RFC3339))
-		p.HSetNX(ctx, key, "started", now.UTC().Format(time.RFC3339))
-		p.PExpire(ctx, key, 2*h.Lease)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
-	}
-	return nil
+	info := rdb.WorkerInfo{Host: h.host, PID: os.Getpid(), Concurrency: h.Concurrency}
+	return h.Redis.Beat(ctx, info, h.Now(), 2*h.Lease)
 }
 
 // Leave removes this worker from the live ones after a clean stop, when its
 // processing list is empty; a non-empty list stays for recovery.
-func (h *Heartbeat) Leave(ctx context.Context) error {
-	n, err := h.RDB.LLen(ctx, ProcessingKey(h.WorkerID)).Result()
-	if err != nil {
-		return fmt.Errorf("heartbeat leave: %w", err)
-	}
-	if n > 0 {
-		return fmt.Errorf("heartbeat leave: %d jobs still in %s", n, ProcessingKey(h.WorkerID))
-	}
-	_, err = h.RDB.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRem(ctx, WorkersKey, h.WorkerID)
-		p.Del(ctx, WorkerInfoPrefix+h.WorkerID)
-		return nil
-	})
-	return err
-}
+func (h *Heartbeat) Leave(ctx context.Context) error { return h.Redis.Leave(ctx) }
 
 // alive reports whether a process with this pid runs on this host.
 func alive(pid int) bool {

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -16,8 +17,8 @@ import (
 // the process, or by another worker, is not.
 func TestLockLeftoverOfThisWorkerIsTakenOver(t *testing.T) {
 	ctx := context.Background()
-	rdb := testutil.Redis(t)
-	locks := &Locks{RDB: rdb, Owner: "w1", Log: zaptest.NewLogger(t)}
+	rc := testutil.Redis(t)
+	locks := NewLocks(LocksParams{Redis: rdb.New(rc, rdb.Options{Queue: "q", Worker: "w1"}), Log: zaptest.NewLogger(t)})
 	lk, err := locks.Acquire(ctx, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -31,29 +32,29 @@ func TestLockLeftoverOfThisWorkerIsTakenOver(t *testing.T) {
 	if err := lk.Release(gone); err == nil {
 		t.Fatal("release with a canceled context succeeded")
 	}
-	if rdb.Exists(ctx, LockPrefix+"7").Val() != 1 {
+	if rc.Exists(ctx, rdb.LockKey(7)).Val() != 1 {
 		t.Fatal("the leftover lock is not there")
 	}
 	again, err := locks.Acquire(ctx, 7)
 	if err != nil {
 		t.Fatalf("leftover lock of this worker not taken over: %v", err)
 	}
-	if ttl := rdb.PTTL(ctx, LockPrefix+"7").Val(); ttl <= 0 || ttl > DefaultLockTTL {
+	if ttl := rc.PTTL(ctx, rdb.LockKey(7)).Val(); ttl <= 0 || ttl > DefaultLockTTL {
 		t.Fatalf("taken-over lock has TTL %s", ttl)
 	}
 	if err := again.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if rdb.Exists(ctx, LockPrefix+"7").Val() != 0 {
+	if rc.Exists(ctx, rdb.LockKey(7)).Val() != 0 {
 		t.Fatal("taken-over lock not released")
 	}
 	// Another worker's lock, and a lock of w10 for w1, are left alone.
 	for _, v := range []string{"w2/abc", "w10/abc"} {
-		rdb.Set(ctx, LockPrefix+"8", v, time.Minute)
+		rc.Set(ctx, rdb.LockKey(8), v, time.Minute)
 		if _, err := locks.Acquire(ctx, 8); !errors.Is(err, ErrLocked) {
 			t.Fatalf("lock %q of another worker taken: %v", v, err)
 		}
-		if got := rdb.Get(ctx, LockPrefix+"8").Val(); got != v {
+		if got := rc.Get(ctx, rdb.LockKey(8)).Val(); got != v {
 			t.Fatalf("lock of another worker changed to %q", got)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/coursedl/worker/internal/rdb"
 )
 
 // DefaultOrphanCheck is how often a Consumer looks for jobs in its processing
@@ -68,9 +70,6 @@ func (h *held) extra(list []string) map[string]int {
 // a job the consumer does not know yet.
 func (c *Consumer) reclaim(ctx context.Context) {
 	every := c.OrphanCheck
-	if every <= 0 {
-		every = DefaultOrphanCheck
-	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	suspects := map[string]int{}
@@ -89,20 +88,20 @@ func (c *Consumer) reclaim(ctx context.Context) {
 // reclaimPass gives back the jobs found not held now and by the pass before
 // (suspects), and returns the jobs found not held only now.
 func (c *Consumer) reclaimPass(ctx context.Context, suspects map[string]int) map[string]int {
-	list, err := c.Queue.rdb.LRange(ctx, c.Queue.processing, 0, -1).Result()
+	list, err := c.Redis.InHand(ctx)
 	if err != nil {
 		return suspects // Redis away: the next pass looks again
 	}
 	next := map[string]int{}
 	for p, n := range c.held.extra(list) {
 		for range min(n, suspects[p]) {
-			if err := c.Queue.Requeue(ctx, p); err != nil {
+			if err := c.Redis.Requeue(ctx, p); err != nil {
 				next[p]++
 				continue
 			}
 			n--
 			c.Log.Warn("job found in this worker's processing list that it was never handed (a reply lost to a Redis restart); given back to the queue",
-				zap.String("processing", c.Queue.processing))
+				zap.String("processing", rdb.ProcessingKey(c.Redis.Worker())))
 			if c.OnReclaimed != nil {
 				c.OnReclaimed(p)
 			}

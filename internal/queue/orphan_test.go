@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/testutil"
 )
 
@@ -16,16 +17,16 @@ import (
 // job the consumer holds, however long its task, stays where it is.
 func TestConsumerReclaimsJobsItWasNeverHanded(t *testing.T) {
 	ctx := context.Background()
-	rdb := testutil.Redis(t)
-	q := New(rdb, "q", "w1")
-	rdb.LPush(ctx, q.Processing(), "orphan") // as a lost BLMOVE reply leaves it
-	rdb.LPush(ctx, "q", "slow")
+	rc := testutil.Redis(t)
+	r := rdb.New(rc, rdb.Options{Queue: "q", Worker: "w1"})
+	rc.LPush(ctx, rdb.ProcessingKey("w1"), "orphan") // as a lost BLMOVE reply leaves it
+	rc.LPush(ctx, "q", "slow")
 	release := make(chan struct{})
 	started := make(chan struct{})
 	var mu sync.Mutex
 	var handled []string
 	var reclaimed []string
-	c := &Consumer{Queue: q, Concurrency: 2, OrphanCheck: 50 * time.Millisecond, Log: zaptest.NewLogger(t),
+	c := NewConsumer(ConsumerParams{Redis: r, Concurrency: 2, OrphanCheck: 50 * time.Millisecond, Log: zaptest.NewLogger(t),
 		OnReclaimed: func(p string) { mu.Lock(); reclaimed = append(reclaimed, p); mu.Unlock() },
 		Handler: handlerFunc(func(_ context.Context, p string) Result {
 			mu.Lock()
@@ -36,7 +37,7 @@ func TestConsumerReclaimsJobsItWasNeverHanded(t *testing.T) {
 				<-release
 			}
 			return Result{Outcome: Ack}
-		})}
+		})})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(rctx) }()
@@ -47,14 +48,14 @@ func TestConsumerReclaimsJobsItWasNeverHanded(t *testing.T) {
 		return len(handled) == 2
 	}, "the orphan was not given back and run")
 	time.Sleep(300 * time.Millisecond) // six passes while "slow" runs
-	if l := rdb.LRange(ctx, q.Processing(), 0, -1).Val(); len(l) != 1 || l[0] != "slow" {
+	if l := rc.LRange(ctx, rdb.ProcessingKey("w1"), 0, -1).Val(); len(l) != 1 || l[0] != "slow" {
 		t.Errorf("processing list %q while slow runs, want [slow]", l)
 	}
-	if n := rdb.LLen(ctx, "q").Val(); n != 0 {
+	if n := rc.LLen(ctx, "q").Val(); n != 0 {
 		t.Errorf("queue holds %d jobs: a held job was given back", n)
 	}
 	close(release)
-	testutil.Eventually(t, 5*time.Second, func() bool { return rdb.LLen(ctx, q.Processing()).Val() == 0 }, "jobs not acknowledged")
+	testutil.Eventually(t, 5*time.Second, func() bool { return rc.LLen(ctx, rdb.ProcessingKey("w1")).Val() == 0 }, "jobs not acknowledged")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

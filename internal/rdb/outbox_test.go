@@ -1,0 +1,169 @@
+package rdb_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/coursedl/worker/internal/rdb"
+	"github.com/coursedl/worker/internal/testutil"
+)
+
+// outboxDue stages event id of taskID with body and releases it, due at now,
+// as a task does.
+func outboxDue(t *testing.T, r *rdb.Client, id string, taskID int64, body string, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if err := r.StageEvent(ctx, id, taskID, "task.completed", []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReleaseEvent(ctx, id, taskID, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ClaimEvents returns each due event whole, and drops an id whose event is gone.
+func TestClaimEventsReturnsEvents(t *testing.T) {
+	ctx := context.Background()
+	rc := testutil.Redis(t)
+	r := rdb.New(rc, rdb.Options{})
+	now := time.Now()
+	body := `{"type":"task.completed","taskId":5}`
+	outboxDue(t, r, "msg_e", 5, body, now)
+	if err := r.RetryEvent(ctx, "msg_e", 2, "503 Service Unavailable", now); err != nil {
+		t.Fatal(err)
+	}
+	rc.ZAdd(ctx, rdb.OutboxKey, redis.Z{Score: float64(now.UnixMilli()), Member: "msg_gone"})
+	got, next, err := r.ClaimEvents(ctx, now.Add(time.Millisecond), time.Minute, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ClaimEvents = %+v, %v", got, err)
+	}
+	// The one event left is the one claimed, due again when its lease ends.
+	if lease := now.Add(time.Millisecond + time.Minute); next.UnixMilli() != lease.UnixMilli() {
+		t.Fatalf("next due %v, want the end of the lease %v", next, lease)
+	}
+	e := got[0]
+	if e.ID != "msg_e" || e.TaskID != 5 || e.Type != "task.completed" || e.Attempts != 2 ||
+		e.LastError != "503 Service Unavailable" || !bytes.Equal(e.Body, []byte(body)) {
+		t.Fatalf("claimed %+v", e)
+	}
+	if rc.ZScore(ctx, rdb.OutboxKey, "msg_gone").Err() == nil {
+		t.Fatal("an id without its event stays due")
+	}
+	if again, _, _ := r.ClaimEvents(ctx, now.Add(time.Millisecond), time.Minute, 10); len(again) != 0 {
+		t.Fatalf("claimed twice within the lease: %+v", again)
+	}
+	if err := r.EventDelivered(ctx, "msg_e"); err != nil {
+		t.Fatal(err)
+	}
+	if _, next, err := r.ClaimEvents(ctx, now, time.Minute, 10); err != nil || !next.IsZero() {
+		t.Fatalf("empty outbox: next due %v, %v; want none", next, err)
+	}
+}
+
+// A task run again stages and releases its event again: its attempts and its
+// next attempt stay as they were.
+func TestStageAndReleaseAgainKeepTheSchedule(t *testing.T) {
+	ctx := context.Background()
+	rc := testutil.Redis(t)
+	r := rdb.New(rc, rdb.Options{})
+	now := time.Now()
+	outboxDue(t, r, "msg_d", 4, `{"taskId":4}`, now)
+	retry := now.Add(time.Hour)
+	if err := r.RetryEvent(ctx, "msg_d", 2, "503", retry); err != nil {
+		t.Fatal(err)
+	}
+	outboxDue(t, r, "msg_d", 4, `{"taskId":4}`, now)
+	e, err := r.Event(ctx, "msg_d")
+	if err != nil || e.Attempts != 2 || e.LastError != "503" {
+		t.Fatalf("a second stage and release reset the event: %+v, %v", e, err)
+	}
+	if at, err := rc.ZScore(ctx, rdb.OutboxKey, "msg_d").Result(); err != nil || int64(at) != retry.UnixMilli() {
+		t.Fatalf("next attempt at %v, %v; want the retry's %d", at, err, retry.UnixMilli())
+	}
+}
+
+// ReleaseClaimed releases a staged event claimed by the caller and returns it
+// whole; a second release, or one of an id without its event, returns nothing
+// and leaves the outbox as it was.
+func TestReleaseClaimed(t *testing.T) {
+	ctx := context.Background()
+	rc := testutil.Redis(t)
+	r := rdb.New(rc, rdb.Options{})
+	now := time.Now()
+	if err := r.StageEvent(ctx, "msg_c", 6, "task.failed", []byte(`{"taskId":6}`)); err != nil {
+		t.Fatal(err)
+	}
+	e, ok, err := r.ReleaseClaimed(ctx, "msg_c", 6, now, time.Minute)
+	if err != nil || !ok || e.ID != "msg_c" || e.TaskID != 6 || e.Type != "task.failed" || e.Attempts != 0 ||
+		string(e.Body) != `{"taskId":6}` {
+		t.Fatalf("ReleaseClaimed = %+v, %v, %v", e, ok, err)
+	}
+	if rc.HExists(ctx, rdb.OutboxStagedKey, "6").Val() {
+		t.Fatal("still marked staged after the release")
+	}
+	lease := now.Add(time.Minute).UnixMilli()
+	if at := rc.ZScore(ctx, rdb.OutboxKey, "msg_c").Val(); int64(at) != lease {
+		t.Fatalf("due at %v, want the end of the claim %d", at, lease)
+	}
+	if got, _, err := r.ClaimEvents(ctx, now.Add(time.Second), time.Minute, 10); err != nil || len(got) != 0 {
+		t.Fatalf("claimed by another within the claim: %+v, %v", got, err)
+	}
+	if _, ok, err := r.ReleaseClaimed(ctx, "msg_c", 6, now.Add(time.Second), time.Hour); ok || err != nil {
+		t.Fatalf("second ReleaseClaimed = %v, %v", ok, err)
+	}
+	if at := rc.ZScore(ctx, rdb.OutboxKey, "msg_c").Val(); int64(at) != lease {
+		t.Fatalf("a second release moved the event to %v, want %d", at, lease)
+	}
+	if _, ok, err := r.ReleaseClaimed(ctx, "msg_none", 7, now, time.Minute); ok || err != nil {
+		t.Fatalf("ReleaseClaimed of no event = %v, %v", ok, err)
+	}
+	if rc.ZScore(ctx, rdb.OutboxKey, "msg_none").Err() == nil {
+		t.Fatal("an id without its event made due")
+	}
+}
+
+// A buried event leaves the schedule for the dead list once, keeps its hash,
+// and is due again at once with its attempts reset when requeued.
+func TestBuryAndRequeueEvent(t *testing.T) {
+	ctx := context.Background()
+	rc := testutil.Redis(t)
+	r := rdb.New(rc, rdb.Options{})
+	now := time.Now()
+	outboxDue(t, r, "msg_b", 2, `{"taskId":2}`, now)
+	for range 2 { // twice: listed once
+		if err := r.BuryEvent(ctx, "msg_b", 4, "400 Bad Request"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := r.Depths(ctx)
+	if err != nil || d.Outbox != 0 || d.OutboxDead != 1 {
+		t.Fatalf("depths after bury: %+v, %v", d, err)
+	}
+	if e, err := r.Event(ctx, "msg_b"); err != nil || e.Attempts != 4 || e.LastError != "400 Bad Request" {
+		t.Fatalf("buried event: %+v, %v", e, err)
+	}
+	later := now.Add(time.Minute)
+	if err := r.RequeueEvent(ctx, "msg_b", later); err != nil {
+		t.Fatal(err)
+	}
+	d, err = r.Depths(ctx)
+	if err != nil || d.Outbox != 1 || d.OutboxDead != 0 {
+		t.Fatalf("depths after requeue: %+v, %v", d, err)
+	}
+	if at := rc.ZScore(ctx, rdb.OutboxKey, "msg_b").Val(); int64(at) != later.UnixMilli() {
+		t.Fatalf("requeued due at %v, want %d", at, later.UnixMilli())
+	}
+	if e, _ := r.Event(ctx, "msg_b"); e.Attempts != 0 {
+		t.Fatalf("requeued with %d attempts, want 0", e.Attempts)
+	}
+	if err := r.RequeueEvent(ctx, "msg_none", now); err == nil {
+		t.Fatal("requeued an event that does not exist")
+	}
+	if _, err := r.Event(ctx, "msg_none"); !rdb.IsNil(err) {
+		t.Fatalf("Event of no event: %v, want nil", err)
+	}
+}

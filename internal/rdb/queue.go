@@ -1,0 +1,148 @@
+package rdb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The reliable queue: the web app LPUSHes jobs; a worker takes from the right
+// end (FIFO) with an atomic move into its processing list, so that a job is
+// always in exactly one Redis list until its task has ended.
+
+// Push puts a job on the queue as the web app does (LPUSH), and returns the
+// queue's length after it.
+func (r *Client) Push(ctx context.Context, payload string) (int64, error) {
+	n, err := r.c.LPush(ctx, r.queue, payload).Result()
+	return n, wrap("push onto "+r.queue, err)
+}
+
+// Fetch moves the oldest job into this worker's processing list and returns it,
+// blocking up to block. It returns "" and no error when none came in that time,
+// or, with BlockOn, when ctx ended meanwhile. A block under a second (go-redis's
+// least) does not wait at all.
+func (r *Client) Fetch(ctx context.Context, block time.Duration) (string, error) {
+	var payload string
+	var err error
+	switch {
+	case block < time.Second:
+		payload, err = r.c.LMove(ctx, r.queue, r.processing, "RIGHT", "LEFT").Result()
+	case r.blocking != nil:
+		payload, err = r.blockingMove(ctx, block)
+	default:
+		payload, err = r.c.BLMove(ctx, r.queue, r.processing, "RIGHT", "LEFT", block).Result()
+	}
+	if IsNil(err) {
+		return "", nil
+	}
+	return payload, wrap("fetch from "+r.queue, err)
+}
+
+// Ack removes a job whose task has ended from the processing list.
+func (r *Client) Ack(ctx context.Context, payload string) error {
+	return wrap("ack", r.c.LRem(ctx, r.processing, 1, payload).Err())
+}
+
+// AckFetch removes done, whose task has ended, from the processing list and moves
+// the oldest job of the queue into it, in one round trip and atomically (LREM and
+// a non-blocking LMOVE in one MULTI/EXEC): the jobs in hand never outnumber those
+// before. It does not block: it returns "" when the queue is empty, and the ack is
+// done then too. After an error the caller settles done again (removing a job that
+// is gone already is harmless).
+//
+// A transaction rather than a script: Redis runs it for less CPU than a Lua call,
+// and on a busy queue Redis's CPU is what bounds the jobs a second.
+func (r *Client) AckFetch(ctx context.Context, done string) (string, error) {
+	var next *redis.StringCmd
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LRem(ctx, r.processing, 1, done)
+		next = p.LMove(ctx, r.queue, r.processing, "RIGHT", "LEFT")
+		return nil
+	})
+	if IsNil(err) { // LMOVE found the queue empty; LREM ran
+		return "", nil
+	}
+	if err != nil {
+		return "", wrap("ack and fetch from "+r.queue, err)
+	}
+	return next.Val(), nil
+}
+
+// Requeue puts an unfinished job back at the head of the queue (it is taken next)
+// and removes it from the processing list, atomically.
+func (r *Client) Requeue(ctx context.Context, payload string) error {
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, r.queue, payload)
+		p.LRem(ctx, r.processing, 1, payload)
+		return nil
+	})
+	return wrap("requeue", err)
+}
+
+// Delay moves a job from the processing list into the delayed set, due at due,
+// atomically. PromoteDue gives it back to the queue then.
+func (r *Client) Delay(ctx context.Context, payload string, due time.Time) error {
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, DelayedKey, redis.Z{Score: float64(due.UnixMilli()), Member: payload})
+		p.LRem(ctx, r.processing, 1, payload)
+		return nil
+	})
+	return wrap("delay", err)
+}
+
+// InHand returns this worker's processing list, the job taken first last.
+func (r *Client) InHand(ctx context.Context) ([]string, error) {
+	l, err := r.c.LRange(ctx, r.processing, 0, -1).Result()
+	return l, wrap("read "+r.processing, err)
+}
+
+// InHandCount is how many jobs this worker's processing list holds.
+func (r *Client) InHandCount(ctx context.Context) (int64, error) {
+	n, err := r.c.LLen(ctx, r.processing).Result()
+	return n, wrap("read "+r.processing, err)
+}
+
+// RecoverOwn gives every job left in this worker's processing list (by an earlier
+// run of the same worker id that did not end cleanly) back to the head of the
+// queue, oldest first, frees the task locks that run held, and returns the jobs.
+// Call it before fetching.
+func (r *Client) RecoverOwn(ctx context.Context) ([]string, error) {
+	if _, err := r.FreeLocks(ctx, r.worker); err != nil {
+		return nil, err
+	}
+	var moved []string
+	for {
+		// LMOVE LEFT->RIGHT takes the job fetched last first; pushing each onto the
+		// queue's right end leaves the job fetched first at the very end, taken next.
+		p, err := r.c.LMove(ctx, r.processing, r.queue, "LEFT", "RIGHT").Result()
+		if errors.Is(err, redis.Nil) {
+			return moved, nil
+		}
+		if err != nil {
+			return moved, wrap("recover "+r.processing, err)
+		}
+		moved = append(moved, p)
+	}
+}
+
+// NextAttempt counts one more failed attempt of taskID and returns the count.
+func (r *Client) NextAttempt(ctx context.Context, taskID int64) (int, error) {
+	n, err := r.c.HIncrBy(ctx, AttemptsKey, itoa(taskID), 1).Result()
+	return int(n), wrap("count attempt of task "+itoa(taskID), err)
+}
+
+// Attempts returns the failed attempts counted for taskID.
+func (r *Client) Attempts(ctx context.Context, taskID int64) (int, error) {
+	n, err := r.c.HGet(ctx, AttemptsKey, itoa(taskID)).Int()
+	if IsNil(err) {
+		return 0, nil
+	}
+	return n, wrap("read attempts of task "+itoa(taskID), err)
+}
+
+// ForgetAttempts clears the count of taskID once its task has ended.
+func (r *Client) ForgetAttempts(ctx context.Context, taskID int64) error {
+	return wrap("forget attempts of task "+itoa(taskID), r.c.HDel(ctx, AttemptsKey, itoa(taskID)).Err())
+}

@@ -112,10 +112,10 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 	defer func() { p.Metrics.ObserveStage(metrics.StageTask, p.now().Sub(start)) }()
 	j, err := job.Decode([]byte(payload), p.AllowedHosts)
 	if err != nil {
-		// Decoded again only to name the task in the lines about a bad job.
-		taskID := job.TaskID([]byte(payload))
-		p.event(lifecycle.JobReceived, taskID)
-		return p.reject(taskID, err.Error())
+		// j holds the task id, when the payload names one, for the lines about
+		// the bad job.
+		p.event(lifecycle.JobReceived, j.TaskID)
+		return p.reject(j.TaskID, err.Error())
 	}
 	p.event(lifecycle.JobReceived, j.TaskID)
 	log := p.Log.With(zap.Int64("task_id", j.TaskID))
@@ -188,8 +188,8 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 		orderID:  orderID,
 		email:    row.Email,
 		url:      row.CourseURL,
-		dir:      filepath.Join(p.StagingDir, fmt.Sprintf("task-%d", j.TaskID)),
-		folder:   fmt.Sprintf("task-%d", j.TaskID),
+		dir:      filepath.Join(p.StagingDir, job.Name(j.TaskID)),
+		folder:   job.Name(j.TaskID),
 		start:    start,
 		enrolled: row.IsEnrolled,
 		log:      log,

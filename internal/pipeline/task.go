@@ -152,7 +152,7 @@ func (p *Pipeline) download(ctx context.Context, t *task) (process.Result, *queu
 	// A downloader may print thousands of lines a second: they come in batches
 	// (the lines of one read), and the feed parses progress at the publisher's
 	// pace, not every line.
-	feed := progress.NewFeed(t.pub, progress.StageDownloading)
+	feed := progress.NewFeed(t.pub, progress.StageDownloading, progress.DefaultMinInterval)
 	var res process.Result
 	var err error
 	werr := p.alongside(ctx, t, store.StatusDownloading, func(ctx context.Context) {

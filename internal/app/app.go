@@ -155,10 +155,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			Env:         cfg.Upload.Env,
 		},
 		Outbox:      a.deliverer,
-		Locks:       &queue.Locks{RDB: a.rdb, Owner: cfg.Worker.ID, Log: log.Named("lock")},
+		Locks:       taskLocks{&queue.Locks{RDB: a.rdb, Owner: cfg.Worker.ID, Log: log.Named("lock")}},
 		MaxAttempts: cfg.Retry.MaxAttempts,
 		BaseDelay:   cfg.Retry.BaseDelay,
-		Progress:    progress.NewPublisher(a.rdb, log.Named("progress")),
+		Progress:    taskProgress{progress.NewPublisher(a.rdb, log.Named("progress"))},
 		Lifecycle:   a.lifecycle,
 		TaskLog: tasklog.Options{
 			Dir:        cfg.Logs.Dir,

@@ -69,9 +69,46 @@ type Attempts interface {
 	ForgetAttempts(ctx context.Context, taskID int64) error
 }
 
-// Locker hands out per-task locks (queue.Locks).
+// Locker hands out per-task locks: queue.ErrLocked when another runner holds
+// the task's. queue.Locks is one, through an adapter (its Acquire returns a
+// *queue.Lock).
 type Locker interface {
-	Acquire(ctx context.Context, taskID int64) (*queue.Lock, error)
+	Acquire(ctx context.Context, taskID int64) (Lock, error)
+}
+
+// Lock is a held task lock. Lost is closed if another runner takes it; the task
+// must then stop.
+type Lock interface {
+	Lost() <-chan struct{}
+	Release(ctx context.Context) error
+}
+
+// Progress publishes the progress events of tasks. progress.Publisher is one,
+// through an adapter (its Task returns a *progress.TaskPublisher).
+type Progress interface {
+	Task(taskID int64) TaskProgress
+}
+
+// TaskProgress publishes the events of one task; *progress.TaskPublisher is one.
+// Finish or Close ends them.
+type TaskProgress interface {
+	progress.Updater
+	Stage(stage string)
+	Finish(ctx context.Context, stage string) error
+	Close()
+}
+
+// Lifecycle writes the lifecycle lines; *lifecycle.Log is one.
+type Lifecycle interface {
+	Write(event string, taskID int64, fields ...lifecycle.Field) error
+}
+
+// Metrics counts tasks, stage times and bytes moved; *metrics.Metrics is one.
+type Metrics interface {
+	TaskStarted()
+	TaskEnded(result string)
+	ObserveStage(stage string, d time.Duration)
+	AddBytes(direction string, n int64)
 }
 
 // Pipeline holds what every task needs. Its fields are set once before use.
@@ -85,12 +122,12 @@ type Pipeline struct {
 	Locks        Locker
 	MaxAttempts  int           // retry.max_attempts
 	BaseDelay    time.Duration // retry.base_delay
-	Progress     *progress.Publisher
-	Lifecycle    *lifecycle.Log
+	Progress     Progress
+	Lifecycle    Lifecycle
 	TaskLog      tasklog.Options
 	AllowedHosts []string
-	StagingDir   string           // absolute
-	Metrics      *metrics.Metrics // nil records nothing
+	StagingDir   string  // absolute
+	Metrics      Metrics // nil records nothing
 	Log          *zap.Logger
 	Now          func() time.Time
 }
@@ -108,8 +145,8 @@ var errLockLost = errors.New("task lock lost")
 // Handle runs the task of one job and says what becomes of the job.
 func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 	start := p.now()
-	p.Metrics.TaskStarted()
-	defer func() { p.Metrics.ObserveStage(metrics.StageTask, p.now().Sub(start)) }()
+	p.metrics().TaskStarted()
+	defer func() { p.metrics().ObserveStage(metrics.StageTask, p.now().Sub(start)) }()
 	j, err := job.Decode([]byte(payload), p.AllowedHosts)
 	if err != nil {
 		// j holds the task id, when the payload names one, for the lines about
@@ -123,7 +160,7 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 	// time of one; the row is judged first, as if it had been read alone, and a
 	// lock taken for a job that goes no further is given back on the way out.
 	type locking struct {
-		lock *queue.Lock
+		lock Lock
 		err  error
 	}
 	locked := make(chan locking, 1)
@@ -162,12 +199,12 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 			return p.later(ctx, log, err)
 		}
 		log.Info("task already completed; job acknowledged and skipped")
-		p.Metrics.TaskEnded(metrics.ResultSkipped)
+		p.metrics().TaskEnded(metrics.ResultSkipped)
 		return queue.Result{Outcome: queue.Ack}
 	}
 	if errors.Is(lk.err, queue.ErrLocked) {
 		log.Info("task is being run by another worker; job waits", zap.Duration("delay", lockedDelay))
-		p.Metrics.TaskEnded(metrics.ResultRequeued)
+		p.metrics().TaskEnded(metrics.ResultRequeued)
 		return queue.Result{Outcome: queue.Retry, Delay: lockedDelay}
 	}
 	if lk.err != nil {
@@ -201,7 +238,7 @@ func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
 func (p *Pipeline) reject(taskID int64, reason string) queue.Result {
 	p.event(lifecycle.JobRejected, taskID, lifecycle.F("Reason", reason))
 	p.Log.Warn("job rejected", zap.Int64("task_id", taskID), zap.String("reason", reason))
-	p.Metrics.TaskEnded(metrics.ResultRejected)
+	p.metrics().TaskEnded(metrics.ResultRejected)
 	return queue.Result{Outcome: queue.DeadLetter, Reason: reason}
 }
 
@@ -209,7 +246,7 @@ func (p *Pipeline) reject(taskID int64, reason string) queue.Result {
 // when the worker is stopping, to the delayed set when MySQL or Redis failed or
 // another runner took the task.
 func (p *Pipeline) later(ctx context.Context, log *zap.Logger, err error) queue.Result {
-	p.Metrics.TaskEnded(metrics.ResultRequeued)
+	p.metrics().TaskEnded(metrics.ResultRequeued)
 	switch {
 	case errors.Is(context.Cause(ctx), errLockLost):
 		log.Warn("task stopped: another runner took its lock; job waits", zap.Duration("delay", lockedDelay))
@@ -234,6 +271,21 @@ func (p *Pipeline) now() time.Time {
 	}
 	return time.Now()
 }
+
+func (p *Pipeline) metrics() Metrics {
+	if p.Metrics == nil {
+		return noMetrics{}
+	}
+	return p.Metrics
+}
+
+// noMetrics records nothing: a Pipeline's Metrics when it has none.
+type noMetrics struct{}
+
+func (noMetrics) TaskStarted()                       {}
+func (noMetrics) TaskEnded(string)                   {}
+func (noMetrics) ObserveStage(string, time.Duration) {}
+func (noMetrics) AddBytes(string, int64)             {}
 
 // orderField renders an order id for a lifecycle line.
 func orderField(id *int64) lifecycle.Field { return lifecycle.F("OrderId", orderText(id)) }

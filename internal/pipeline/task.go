@@ -39,7 +39,7 @@ type task struct {
 	ran      time.Duration // how long its subprocesses ran (process.Result.Duration)
 	log      *zap.Logger
 	tl       *tasklog.Log
-	pub      *progress.TaskPublisher
+	pub      TaskProgress
 }
 
 // run takes the task from processing to completed or failed.
@@ -73,7 +73,7 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	if !t.enrolled {
 		err = p.Enroller.Wait(ctx, t.id)
 	}
-	p.Metrics.ObserveStage(metrics.StageEnrollment, p.now().Sub(began))
+	p.metrics().ObserveStage(metrics.StageEnrollment, p.now().Sub(began))
 	switch {
 	case errors.Is(err, enroll.ErrTimeout):
 		p.event(lifecycle.EnrollTimeout, t.id, orderField(t.orderID))
@@ -92,7 +92,7 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	tl.Printf("download started in %s", t.dir)
 	began = p.now()
 	res, stop := p.download(ctx, t)
-	p.Metrics.ObserveStage(metrics.StageDownload, res.Duration)
+	p.metrics().ObserveStage(metrics.StageDownload, res.Duration)
 	t.ran += res.Duration
 	if stop != nil {
 		return *stop
@@ -110,7 +110,7 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	if err != nil || size.Files == 0 {
 		return p.fail(ctx, t, "download failed: the downloader exited 0 but left no files")
 	}
-	p.Metrics.AddBytes(metrics.Downloaded, size.Bytes)
+	p.metrics().AddBytes(metrics.Downloaded, size.Bytes)
 	tl.Printf("upload of %q started", folder)
 	began = p.now()
 	var up upload.Result
@@ -139,8 +139,8 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 		}
 		return p.retryOrFail(ctx, t, "upload failed: "+err.Error())
 	}
-	p.Metrics.ObserveStage(metrics.StageUpload, p.now().Sub(began))
-	p.Metrics.AddBytes(metrics.Uploaded, size.Bytes)
+	p.metrics().ObserveStage(metrics.StageUpload, p.now().Sub(began))
+	p.metrics().AddBytes(metrics.Uploaded, size.Bytes)
 	p.event(lifecycle.UploadSuccess, t.id, orderField(t.orderID), lifecycle.F("Dest", up.Dest),
 		lifecycle.F("Duration", p.now().Sub(began)))
 	tl.Printf("uploaded to %s; link %s", up.Dest, up.URL)
@@ -216,7 +216,7 @@ func (p *Pipeline) complete(ctx context.Context, t *task, driveURL string) queue
 	if err := os.RemoveAll(t.dir); err != nil {
 		t.log.Warn("staging folder not removed", zap.String("dir", t.dir), zap.Error(err))
 	}
-	p.Metrics.TaskEnded(metrics.ResultCompleted)
+	p.metrics().TaskEnded(metrics.ResultCompleted)
 	t.log.Info("task completed", zap.String("drive_url", driveURL), zap.Duration("duration", p.now().Sub(t.start)),
 		zap.Duration("subprocess_duration", t.ran))
 	return queue.Result{Outcome: queue.Ack}
@@ -236,7 +236,7 @@ func (p *Pipeline) fail(ctx context.Context, t *task, reason string) queue.Resul
 	if err := t.pub.Finish(ctx, progress.StageFailed); err != nil {
 		t.log.Warn("final progress event not published", zap.Error(err))
 	}
-	p.Metrics.TaskEnded(metrics.ResultFailed)
+	p.metrics().TaskEnded(metrics.ResultFailed)
 	t.log.Warn("task failed", zap.String("reason", reason), zap.String("staging", t.dir),
 		zap.Duration("duration", p.now().Sub(t.start)), zap.Duration("subprocess_duration", t.ran))
 	return queue.Result{Outcome: queue.Ack}
@@ -261,7 +261,7 @@ func (p *Pipeline) retryOrFail(ctx context.Context, t *task, reason string) queu
 		if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusProcessing) }); err != nil {
 			return p.later(ctx, t.log, err)
 		}
-		p.Metrics.TaskEnded(metrics.ResultRequeued)
+		p.metrics().TaskEnded(metrics.ResultRequeued)
 		return queue.Result{Outcome: queue.Retry, Delay: delay}
 	}
 	if n > 1 {

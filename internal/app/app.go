@@ -152,10 +152,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			Env:         cfg.Upload.Env,
 		},
 		Outbox:      a.deliverer,
-		Locks:       queue.NewLocks(queue.LocksParams{Redis: a.redis, Log: log.Named("lock")}),
+		Locks:       taskLocks{queue.NewLocks(queue.LocksParams{Redis: a.redis, Log: log.Named("lock")})},
 		MaxAttempts: cfg.Retry.MaxAttempts,
 		BaseDelay:   cfg.Retry.BaseDelay,
-		Progress:    progress.NewPublisher(a.redis, log.Named("progress")),
+		Progress:    taskProgress{progress.NewPublisher(a.redis, log.Named("progress"))},
 		Lifecycle:   a.lifecycle,
 		TaskLog: tasklog.Options{
 			Dir:        cfg.Logs.Dir,

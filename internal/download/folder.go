@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/coursedl/worker/internal/job"
 )
 
 // maxName is the longest name Sanitize returns, in bytes.
@@ -37,7 +38,7 @@ func Folder(dir string, taskID int64) (name, source string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("download task %d: find folder: %w", taskID, err)
 	}
-	fallback := "task-" + strconv.FormatInt(taskID, 10)
+	fallback := job.Name(taskID)
 	var only os.DirEntry
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {

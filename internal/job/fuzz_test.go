@@ -31,6 +31,9 @@ func FuzzDecode(f *testing.F) {
 		id := TaskID(payload)
 		if err != nil {
 			checkReason(t, err)
+			if j != (Job{TaskID: id}) {
+				t.Fatalf("refused job %+v, want just the task id %d", j, id)
+			}
 			return
 		}
 		if j.TaskID <= 0 || id != j.TaskID {

@@ -77,15 +77,31 @@ func fields(payload []byte) (map[string]json.RawMessage, error) {
 // Decode parses payload and checks each field's type and form, and that the
 // course URL names one of allowedHosts exactly (see CheckURL). A payload over
 // MaxPayload bytes is refused before it is parsed.
+//
+// On an error the Job returned holds only the task id, when the payload names a
+// valid one (0 otherwise), so that the lines about a rejected job can name its
+// task without parsing the payload again.
 func Decode(payload []byte, allowedHosts []string) (Job, error) {
 	m, err := fields(payload)
 	if err != nil {
 		return Job{}, err
 	}
-	var j Job
-	if j.TaskID, err = decodeTaskID(m[keyTaskID]); err != nil {
+	id, err := decodeTaskID(m[keyTaskID])
+	if err != nil {
 		return Job{}, err
 	}
+	j, err := decodeRest(m, allowedHosts)
+	if err != nil {
+		return Job{TaskID: id}, err
+	}
+	j.TaskID = id
+	return j, nil
+}
+
+// decodeRest decodes and checks the fields of a job other than its task id.
+func decodeRest(m map[string]json.RawMessage, allowedHosts []string) (Job, error) {
+	var j Job
+	var err error
 	if j.Email, err = decodeString(m[keyEmail], keyEmail, MaxEmail); err != nil {
 		return Job{}, err
 	}
@@ -103,6 +119,10 @@ func Decode(payload []byte, allowedHosts []string) (Job, error) {
 	}
 	return j, nil
 }
+
+// Name is the name of task id's folder in the staging directory and of its log
+// file: "task-<id>" (contract section 5).
+func Name(id int64) string { return "task-" + strconv.FormatInt(id, 10) }
 
 // TaskID digs the task id out of a payload that may fail Decode, for log lines
 // about a rejected job; 0 when there is none.

@@ -176,6 +176,16 @@ func TestTaskID(t *testing.T) {
 		if id := TaskID([]byte(tc.payload)); id != tc.want {
 			t.Errorf("TaskID(%.40s) = %d, want %d", tc.payload, id, tc.want)
 		}
+		// Decode refuses each, and gives back the same id.
+		if j, err := Decode([]byte(tc.payload), hosts); err == nil || j != (Job{TaskID: tc.want}) {
+			t.Errorf("Decode(%.40s) = %+v, %v; want the task id %d and an error", tc.payload, j, err, tc.want)
+		}
+	}
+}
+
+func TestName(t *testing.T) {
+	if got := Name(17); got != "task-17" {
+		t.Errorf("Name(17) = %q", got)
 	}
 }
 

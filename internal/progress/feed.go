@@ -21,7 +21,7 @@ import (
 // Line is called from the process's output goroutine, the interval's end from a
 // timer; Feed is safe for that. Close must be called when the output has ended.
 type Feed struct {
-	sink  updater // the TaskPublisher
+	sink  Updater // the TaskPublisher
 	stage string
 	every time.Duration
 
@@ -34,15 +34,16 @@ type Feed struct {
 	closed  bool
 }
 
-// updater takes the updates of a Feed; *TaskPublisher is one.
-type updater interface {
+// Updater takes the updates of a Feed; *TaskPublisher is one.
+type Updater interface {
 	Update(stage string, u Update)
 }
 
-// NewFeed returns a Feed of downloader output for pub, whose updates are for
-// stage (StageDownloading). Set pub.MinInterval before.
-func NewFeed(pub *TaskPublisher, stage string) *Feed {
-	return &Feed{sink: pub, stage: stage, every: pub.MinInterval}
+// NewFeed returns a Feed of downloader output for sink, whose updates are for
+// stage (StageDownloading). every is the least time between two of sink's
+// events: a TaskPublisher's MinInterval (DefaultMinInterval unless set).
+func NewFeed(sink Updater, stage string, every time.Duration) *Feed {
+	return &Feed{sink: sink, stage: stage, every: every}
 }
 
 // Lines takes lines of the downloader's output in order, under one lock; only the progress line still held at the end is copied. It

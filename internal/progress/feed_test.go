@@ -22,7 +22,7 @@ func TestFeedSendsTheLatestOfAFlood(t *testing.T) {
 	tp := p.Task(id)
 	tp.MinInterval = 50 * time.Millisecond
 	t.Cleanup(tp.Close)
-	f := progress.NewFeed(tp, progress.StageDownloading)
+	f := progress.NewFeed(tp, progress.StageDownloading, tp.MinInterval)
 	t.Cleanup(f.Close)
 
 	for i := 1; i <= 10_000; i++ {
@@ -42,7 +42,7 @@ func TestFeedCloseParsesTheHeldLine(t *testing.T) {
 	sub := subscribe(t, rc, id)
 	tp := p.Task(id)
 	tp.MinInterval = time.Hour // nothing comes out by the timer
-	f := progress.NewFeed(tp, progress.StageDownloading)
+	f := progress.NewFeed(tp, progress.StageDownloading, tp.MinInterval)
 	f.Lines([][]byte{progressLine(1)})  // parsed at once
 	f.Lines([][]byte{progressLine(2)})  // held
 	f.Lines([][]byte{progressLine(42)}) // held instead

@@ -16,9 +16,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/coursedl/worker/internal/job"
 )
 
 // Sources, the tags of the lines. Output on stderr is tagged "<source>:stderr".
@@ -115,7 +116,7 @@ func startWriter(out *rotator) *writer {
 
 // Path returns the file of task taskID under the logs directory dir.
 func Path(dir string, taskID int64) string {
-	return filepath.Join(dir, "tasks", "task-"+strconv.FormatInt(taskID, 10)+".log")
+	return filepath.Join(dir, "tasks", job.Name(taskID)+".log")
 }
 
 // Open prepares the log of task taskID, creating <Dir>/tasks (mode 0750) and

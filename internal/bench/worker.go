@@ -20,7 +20,7 @@ import (
 
 	"github.com/coursedl/worker/internal/process"
 	"github.com/coursedl/worker/internal/queue"
-	"github.com/coursedl/worker/internal/testutil"
+	"github.com/coursedl/worker/internal/testsvc"
 )
 
 // jobQueue is the worker's default redis.queue.
@@ -80,7 +80,7 @@ func (b *Bench) startWorker(ctx context.Context, s workerSetup) (*workerProc, er
 		"WORKER_WORKER_CONCURRENCY":       strconv.Itoa(s.concurrency),
 		"WORKER_WORKER_SHUTDOWN_GRACE":    "10s",
 		"WORKER_RETRY_MAX_ATTEMPTS":       "1",
-		"WORKER_REDIS_ADDR":               testutil.RedisAddr(),
+		"WORKER_REDIS_ADDR":               testsvc.RedisAddr(),
 		"WORKER_REDIS_DB":                 strconv.Itoa(b.redisDB),
 		"WORKER_REDIS_QUEUE":              jobQueue,
 		"WORKER_MYSQL_DSN":                b.dsn,

@@ -66,17 +66,19 @@ func OpenRedis(ctx context.Context) (c *redis.Client, release func(), err error)
 			if !ok {
 				continue
 			}
+			// The lock is given back even once ctx has ended.
+			unlockCtx := context.WithoutCancel(ctx)
 			c := redis.NewClient(&redis.Options{Addr: RedisAddr(), DB: db})
 			if err := c.FlushDB(ctx).Err(); err != nil {
 				_ = c.Close()
-				admin.Del(context.Background(), key)
+				admin.Del(unlockCtx, key)
 				_ = admin.Close()
 				return nil, nil, fmt.Errorf("redis flushdb: %w", err)
 			}
 			release := func() {
 				_ = c.Close()
-				if v, _ := admin.Get(context.Background(), key).Result(); v == token {
-					admin.Del(context.Background(), key)
+				if v, _ := admin.Get(unlockCtx, key).Result(); v == token {
+					admin.Del(unlockCtx, key)
 				}
 				_ = admin.Close()
 			}
@@ -104,11 +106,11 @@ func OpenMySQL(ctx context.Context, schemaPath string) (db *sqlx.DB, dsn string,
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("mysql: %w", err)
 	}
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	if err := admin.PingContext(ctx); err != nil {
 		return nil, "", nil, fmt.Errorf("mysql at %s: %w; %s", cfg.Addr, err, hint)
 	}
-	schema, err := os.ReadFile(schemaPath)
+	schema, err := os.ReadFile(schemaPath) //nolint:gosec // G304: the caller's own schema file, not outside input
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("schema: %w", err)
 	}
@@ -150,7 +152,7 @@ func loadSchema(ctx context.Context, dsn, schema string) error {
 	if err != nil {
 		return fmt.Errorf("mysql: %w", err)
 	}
-	defer withSchema.Close()
+	defer func() { _ = withSchema.Close() }()
 	if _, err := withSchema.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("load schema: %w", err)
 	}

@@ -76,7 +76,11 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Keep {
 		b.progressf("scratch folder %s is kept", b.dir)
 	} else {
-		defer os.RemoveAll(b.dir)
+		defer func() {
+			if err := os.RemoveAll(b.dir); err != nil {
+				b.progressf("scratch folder: %v", err)
+			}
+		}()
 	}
 
 	start := time.Now()

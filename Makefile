@@ -12,6 +12,8 @@ GO       ?= go
 CONFIG   ?= configs/worker.example.yaml
 FUZZTIME ?= 20s
 SERVICES := scripts/services.sh
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := bin/golangci-lint
 # Prefix of a recipe line that needs the services' variables (TEST_REDIS_ADDR, ...).
 WITH_SERVICES_ENV = eval "$$($(SERVICES) env)";
 
@@ -62,10 +64,15 @@ fuzz: services ## run each Fuzz target for FUZZTIME (default 20s)
 	done; \
 	if [ $$found = 0 ]; then echo "fuzz: no Fuzz targets in the module yet"; fi
 
-lint: ## gofmt -l prints nothing, go vet is clean
+lint: $(GOLANGCI_LINT) ## gofmt -l prints nothing; go vet and golangci-lint (v2.15.0, into bin/ when missing) are clean
 	@files=$$(gofmt -l .); \
 	if [ -n "$$files" ]; then echo "gofmt -l: not formatted:"; echo "$$files"; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
+
+# golangci-lint at the pinned version, installed into bin/ when it is missing.
+$(GOLANGCI_LINT):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 services: ## install (root, when missing) and start the private Redis and MariaDB
 	$(SERVICES) install

@@ -58,7 +58,7 @@ func unit(t *testing.T) map[string][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	keys := map[string][]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -64,7 +64,11 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 			return 1
 		}
-		defer f.Close()
+		defer func() {
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: -cpuprofile: %v\n", err)
+			}
+		}()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 			return 1

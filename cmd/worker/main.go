@@ -60,7 +60,11 @@ func run() int {
 		log.Error("start-up failed", zap.Error(err))
 		return 1
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil {
+			log.Error("closing connections and files", zap.Error(err))
+		}
+	}()
 	if err := a.Run(ctx); err != nil {
 		log.Error("worker failed", zap.Error(err))
 		return 1

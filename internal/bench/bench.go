@@ -27,7 +27,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/coursedl/worker/internal/testutil"
+	"github.com/coursedl/worker/internal/testsvc"
 )
 
 // Options says what to run and where the programs are.
@@ -57,13 +57,13 @@ type Bench struct {
 // Run measures every figure of the selected groups and prints them.
 func Run(ctx context.Context, opts Options) error {
 	b := &Bench{opts: opts}
-	rdb, release, err := testutil.OpenRedis(ctx)
+	rdb, release, err := testsvc.OpenRedis(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
 	b.rdb, b.redisDB = rdb, rdb.Options().DB
-	db, dsn, drop, err := testutil.OpenMySQL(ctx, filepath.Join(opts.Root, "deploy", "schema.sql"))
+	db, dsn, drop, err := testsvc.OpenMySQL(ctx, filepath.Join(opts.Root, "deploy", "schema.sql"))
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,11 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Keep {
 		b.progressf("scratch folder %s is kept", b.dir)
 	} else {
-		defer os.RemoveAll(b.dir)
+		defer func() {
+			if err := os.RemoveAll(b.dir); err != nil {
+				b.progressf("scratch folder: %v", err)
+			}
+		}()
 	}
 
 	start := time.Now()
@@ -119,7 +123,7 @@ func (b *Bench) progressf(format string, args ...any) {
 // (app.New), its pool size included.
 func (b *Bench) redisClient() *redis.Client {
 	return redis.NewClient(&redis.Options{
-		Addr:                  testutil.RedisAddr(),
+		Addr:                  testsvc.RedisAddr(),
 		DB:                    b.redisDB,
 		ContextTimeoutEnabled: true,
 		ReadTimeout:           10 * time.Second,

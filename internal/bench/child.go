@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// ChildArg, as the first argument, runs the bench program as a child: the
+// ChildArg is the first argument that runs the bench program as a child: the
 // downloader of a benchmark task (see Child).
 const ChildArg = "child"
 
@@ -51,7 +51,7 @@ func Child(args []string) int {
 				fmt.Fprintf(os.Stderr, "bench child: %v\n", err)
 				return 1
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }() // unbuffered: every write has returned already
 			out = f
 		}
 		if err := flood(out, n); err != nil {

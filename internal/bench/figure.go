@@ -26,9 +26,11 @@ type Target struct {
 	Limit float64
 }
 
-// AtLeast and AtMost make targets.
+// AtLeast is the target of a figure that should be v or more.
 func AtLeast(v float64) Target { return Target{Op: ">=", Limit: v} }
-func AtMost(v float64) Target  { return Target{Op: "<=", Limit: v} }
+
+// AtMost is the target of a figure that should be v or less.
+func AtMost(v float64) Target { return Target{Op: "<=", Limit: v} }
 
 // String renders the target as the table shows it.
 func (t Target) String() string {

@@ -77,10 +77,22 @@ func (b *Bench) taskFigures(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer w.stop()
+	defer func() { _ = w.stop() }() // on an early return; the error returned then says more
 	if err := w.waitUp(ctx, b.rdb); err != nil {
 		return err
 	}
+	if err := b.overheadFigures(ctx, w, hook, tasks); err != nil {
+		return err
+	}
+	if err := b.pipelineFigures(ctx, w, hook, command, rounds, perRound); err != nil {
+		return err
+	}
+	return w.stop()
+}
+
+// overheadFigures: task_overhead_p50_ms, task_overhead_p99_ms, over tasks tasks
+// after a warm-up.
+func (b *Bench) overheadFigures(ctx context.Context, w *workerProc, hook *hookServer, tasks int) error {
 	if _, err := b.overheads(ctx, w, hook, 5); err != nil { // warm-up: connections, scripts
 		return err
 	}
@@ -92,7 +104,13 @@ func (b *Bench) taskFigures(ctx context.Context) error {
 	note := fmt.Sprintf("%d tasks one at a time: push to webhook received, minus downloader and rclone run time", tasks)
 	b.add(Figure{Name: "task_overhead_p50_ms", Value: quantile(oh, 0.5), Unit: "ms", Decimals: 2, Target: AtMost(5), Note: note})
 	b.add(Figure{Name: "task_overhead_p99_ms", Value: quantile(oh, 0.99), Unit: "ms", Decimals: 2, Target: AtMost(20), Note: note})
+	return nil
+}
 
+// pipelineFigures: pipeline_tasks_per_s, pipeline_vs_floor_ratio, in rounds of
+// perRound tasks through the worker w, each against the floor of the same
+// download command and rclone alone.
+func (b *Bench) pipelineFigures(ctx context.Context, w *workerProc, hook *hookServer, command []string, rounds, perRound int) error {
 	fl := &floor{
 		download: download.Runner{Command: command},
 		upload:   upload.Uploader{Rclone: "rclone", Config: filepath.Join(w.dir, "rclone.conf"), URLTemplate: "https://drive.example/{task_id}/{folder}"},
@@ -119,7 +137,7 @@ func (b *Bench) taskFigures(ctx context.Context) error {
 		Note: fmt.Sprintf("median of %d rounds of %d tasks at concurrency %d; floor (the two subprocesses alone) %.1f tasks/s", rounds, perRound, taskConcurrency, median(floors))})
 	b.add(Figure{Name: "pipeline_vs_floor_ratio", Value: median(r), Unit: "ratio", Decimals: 2, Target: AtLeast(0.8),
 		Note: "median of per-round ratios: " + spread(r, 2)})
-	return w.stop()
+	return nil
 }
 
 // streamFigures: stream_mib_per_s, stream_vs_copy_ratio, stream_stamp_vs_copy_ratio,
@@ -143,7 +161,7 @@ func (b *Bench) streamFigures(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer w.stop()
+	defer func() { _ = w.stop() }() // on an early return; the error returned then says more
 	if err := w.waitUp(ctx, b.rdb); err != nil {
 		return err
 	}
@@ -151,35 +169,9 @@ func (b *Bench) streamFigures(ctx context.Context) error {
 	var growth int64
 	var stamps []float64
 	for i := -1; i < rounds; i++ { // round -1 is the warm-up
-		var c, s, st float64
-		var g int64
-		passes := []func() error{
-			func() (err error) {
-				if c, err = b.copyPass(ctx, size); err != nil {
-					return fmt.Errorf("io.Copy reference: %w", err)
-				}
-				return nil
-			},
-			func() (err error) {
-				if st, err = b.stampPass(ctx, size); err != nil {
-					return fmt.Errorf("stamping copy: %w", err)
-				}
-				return nil
-			},
-			func() (err error) {
-				if s, g, err = b.streamPass(ctx, w, hook, size); err != nil {
-					return fmt.Errorf("through the worker: %w", err)
-				}
-				return nil
-			},
-		}
-		if i%2 != 0 {
-			slices.Reverse(passes)
-		}
-		for _, pass := range passes {
-			if err := pass(); err != nil {
-				return err
-			}
+		c, st, s, g, err := b.streamRound(ctx, w, hook, size, i%2 != 0)
+		if err != nil {
+			return err
 		}
 		if i < 0 {
 			b.progressf("stream warm-up: io.Copy %.0f MiB/s, stamping copy %.0f MiB/s, worker %.0f MiB/s (not counted)", c, st, s)
@@ -202,6 +194,41 @@ func (b *Bench) streamFigures(ctx context.Context) error {
 	return w.stop()
 }
 
+// streamRound runs one round of the stream group: the io.Copy reference, the
+// stamping copy and the worker w, in that order or, when reverse, the other way
+// round. It returns their MiB/s (c, st, s) and the worker's RSS growth g.
+func (b *Bench) streamRound(ctx context.Context, w *workerProc, hook *hookServer, size int64, reverse bool) (c, st, s float64, g int64, err error) {
+	passes := []func() error{
+		func() (err error) {
+			if c, err = b.copyPass(ctx, size); err != nil {
+				return fmt.Errorf("io.Copy reference: %w", err)
+			}
+			return nil
+		},
+		func() (err error) {
+			if st, err = b.stampPass(ctx, size); err != nil {
+				return fmt.Errorf("stamping copy: %w", err)
+			}
+			return nil
+		},
+		func() (err error) {
+			if s, g, err = b.streamPass(ctx, w, hook, size); err != nil {
+				return fmt.Errorf("through the worker: %w", err)
+			}
+			return nil
+		},
+	}
+	if reverse {
+		slices.Reverse(passes)
+	}
+	for _, pass := range passes {
+		if err := pass(); err != nil {
+			return 0, 0, 0, 0, err
+		}
+	}
+	return c, st, s, g, nil
+}
+
 // processFigures: ready_ms, idle_rss_mib, idle_cpu_percent, busy_rss_mib.
 func (b *Bench) processFigures(ctx context.Context) error {
 	starts, idleFor, busySeconds := 5, 30*time.Second, 5
@@ -217,34 +244,53 @@ func (b *Bench) processFigures(ctx context.Context) error {
 		download: []string{b.opts.Self, ChildArg, "progress", strconv.Itoa(busySeconds), "{dir}"}}
 
 	// Start-up: a fresh process each time; the last one stays for the rest.
-	var readies []float64
 	var w *workerProc
 	defer func() {
 		if w != nil {
 			_ = w.stop()
 		}
 	}()
+	if w, err = b.readyFigure(ctx, setup, starts); err != nil {
+		return err
+	}
+	if err := b.idleFigures(ctx, w, idleFor); err != nil {
+		return err
+	}
+	if err := b.busyFigure(ctx, w, hook, busySeconds); err != nil {
+		return err
+	}
+	return w.stop()
+}
+
+// readyFigure: ready_ms, over starts fresh starts of the worker as setup
+// describes. It returns the worker it started last, still running, for the idle
+// and busy figures; it returns it with an error too (nil when the last start
+// failed), for the caller to stop.
+func (b *Bench) readyFigure(ctx context.Context, setup workerSetup, starts int) (*workerProc, error) {
+	var readies []float64
+	var w *workerProc
+	var err error
 	readyNote := ""
 	for i := range starts {
 		if w != nil {
 			if err := w.stop(); err != nil {
-				return err
+				return w, err
 			}
 		}
 		if w, err = b.startWorker(ctx, setup); err != nil {
-			return err
+			return w, err
 		}
 		d, err := b.readyTime(ctx, w)
 		if errors.Is(err, errNoReadyz) {
 			readyNote = "NA: the worker binary serves no /readyz yet (metrics.listen is not wired)"
 			b.progressf("%s", readyNote)
 			if err := w.waitUp(ctx, b.rdb); err != nil {
-				return err
+				return w, err
 			}
 			break
 		}
 		if err != nil {
-			return err
+			return w, err
 		}
 		readies = append(readies, ms(d))
 		b.progressf("start %d/%d: /readyz 200 after %.1f ms", i+1, starts, ms(d))
@@ -256,8 +302,12 @@ func (b *Bench) processFigures(ctx context.Context) error {
 	} else {
 		b.add(Figure{Name: "ready_ms", Value: NA, Unit: "ms", Decimals: 1, Target: AtMost(300), Note: readyNote})
 	}
+	return w, nil
+}
 
-	// Idle.
+// idleFigures: idle_rss_mib, idle_cpu_percent, the worker w doing nothing for
+// idleFor.
+func (b *Bench) idleFigures(ctx context.Context, w *workerProc, idleFor time.Duration) error {
 	if err := w.waitUp(ctx, b.rdb); err != nil {
 		return err
 	}
@@ -271,8 +321,12 @@ func (b *Bench) processFigures(ctx context.Context) error {
 		Note: fmt.Sprintf("peak RSS (VmHWM) of an idle worker at concurrency 16 over %s", idleFor)})
 	b.add(Figure{Name: "idle_cpu_percent", Value: cpu, Unit: "%", Decimals: 2, Target: AtMost(0.5),
 		Note: fmt.Sprintf("utime+stime of an idle worker over %s, in %% of one core", idleFor)})
+	return nil
+}
 
-	// Busy: 16 tasks at once, each downloader printing progress lines.
+// busyFigure: busy_rss_mib, the worker w running 16 tasks at once, each
+// downloader printing progress lines for busySeconds.
+func (b *Bench) busyFigure(ctx context.Context, w *workerProc, hook *hookServer, busySeconds int) error {
 	tasks, err := b.newTasks(ctx, 16)
 	if err != nil {
 		return err
@@ -294,7 +348,7 @@ func (b *Bench) processFigures(ctx context.Context) error {
 	b.progressf("16 tasks in flight: peak RSS %.1f MiB", mib(peak))
 	b.add(Figure{Name: "busy_rss_mib", Value: mib(peak), Unit: "MiB", Decimals: 1, Target: AtMost(64),
 		Note: fmt.Sprintf("peak RSS (VmHWM) while 16 tasks run at once (downloaders printing progress for %d s, then rclone)", busySeconds)})
-	return w.stop()
+	return nil
 }
 
 // statsFigures: stats_ms_100k.

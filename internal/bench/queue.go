@@ -29,7 +29,7 @@ const (
 // returns the jobs/s of each pass.
 func (b *Bench) queueRounds(ctx context.Context, rounds, jobs int) (naive, real []float64, err error) {
 	rdb := b.redisClient()
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	for i := range rounds {
 		n, err := b.queuePass(ctx, rdb, jobs, naiveLoop)
 		if err != nil {
@@ -72,10 +72,10 @@ func (b *Bench) queuePass(ctx context.Context, rdb *redis.Client, jobs int, run 
 	select {
 	case <-all:
 	case err := <-errc:
-		return 0, fmt.Errorf("stopped after %d of %d jobs: %v", count.Load(), jobs, err)
+		return 0, fmt.Errorf("stopped after %d of %d jobs: %v", count.Load(), jobs, err) //nolint:errorlint // err may be nil, which %w would print as %!w(<nil>)
 	case <-time.After(2 * time.Minute):
 		stop()
-		<-errc
+		<-errc //nolint:errcheck // waits for the consumers to stop; the timeout is the error to report
 		return 0, fmt.Errorf("only %d of %d jobs taken in 2 minutes", count.Load(), jobs)
 	}
 	elapsed := time.Since(start)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/process"
-	"github.com/coursedl/worker/internal/testutil"
+	"github.com/coursedl/worker/internal/testsvc"
 )
 
 // statsTimes fills the queue with jobs jobs and runs `workerctl stats` runs times
@@ -27,7 +27,7 @@ func (b *Bench) statsTimes(ctx context.Context, jobs, runs int) ([]float64, erro
 		Path: b.opts.WorkerCtl,
 		Args: []string{"stats"},
 		Env: process.MinimalEnv(map[string]string{
-			"WORKER_REDIS_ADDR":  testutil.RedisAddr(),
+			"WORKER_REDIS_ADDR":  testsvc.RedisAddr(),
 			"WORKER_REDIS_DB":    strconv.Itoa(b.redisDB),
 			"WORKER_REDIS_QUEUE": jobQueue,
 		}),

@@ -64,7 +64,7 @@ func await(ctx context.Context, w *workerProc, hook *hookServer, tasks ...benchT
 		select {
 		case <-hook.arrival(t.id):
 		case <-w.done:
-			return fmt.Errorf("worker exited: %v", w.err)
+			return fmt.Errorf("worker exited: %v", w.err) //nolint:errorlint // w.err is nil after a clean exit, which %w would print as %!w(<nil>)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Minute):
@@ -161,7 +161,7 @@ func (f *floor) pass(ctx context.Context, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(base)
+	defer func() { _ = os.RemoveAll(base) }() // inside the scratch folder, which Run removes too
 	up := f.upload
 	up.Dest = "local:" + filepath.Join(base, "drive") + "/{task_id}/{folder}"
 	g, gctx := errgroup.WithContext(ctx)

@@ -20,7 +20,7 @@ import (
 
 	"github.com/coursedl/worker/internal/process"
 	"github.com/coursedl/worker/internal/rdb"
-	"github.com/coursedl/worker/internal/testutil"
+	"github.com/coursedl/worker/internal/testsvc"
 )
 
 // jobQueue is the worker's default redis.queue.
@@ -61,48 +61,17 @@ func (b *Bench) startWorker(ctx context.Context, s workerSetup) (*workerProc, er
 	if err := os.WriteFile(rcloneConf, []byte("[local]\ntype = local\n"), 0o600); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := freePort(ctx)
 	if err != nil {
 		return nil, err
 	}
-	command, _ := json.Marshal(s.download)
 	w := &workerProc{
 		id:      "bench-" + strings.ToLower(rand.Text()[:8]),
 		dir:     dir,
 		metrics: "127.0.0.1:" + strconv.Itoa(port),
 		done:    make(chan struct{}),
 	}
-	settings := map[string]string{
-		// As systemd runs a service (deploy/systemd/course-worker.service sets no
-		// PATH), not the interactive PATH the bench may have been given.
-		"PATH":                            systemdPath,
-		"WORKER_WORKER_ID":                w.id,
-		"WORKER_WORKER_CONCURRENCY":       strconv.Itoa(s.concurrency),
-		"WORKER_WORKER_SHUTDOWN_GRACE":    "10s",
-		"WORKER_RETRY_MAX_ATTEMPTS":       "1",
-		"WORKER_REDIS_ADDR":               testutil.RedisAddr(),
-		"WORKER_REDIS_DB":                 strconv.Itoa(b.redisDB),
-		"WORKER_REDIS_QUEUE":              jobQueue,
-		"WORKER_MYSQL_DSN":                b.dsn,
-		"WORKER_DOWNLOAD_COMMAND":         string(command),
-		"WORKER_DOWNLOAD_TIMEOUT":         "5m",
-		"WORKER_DOWNLOAD_STAGING_DIR":     filepath.Join(dir, "staging"),
-		"WORKER_DOWNLOAD_ALLOWED_HOSTS":   `["127.0.0.1"]`,
-		"WORKER_UPLOAD_CONFIG":            rcloneConf,
-		"WORKER_UPLOAD_DEST":              "local:" + filepath.Join(dir, "drive") + "/{task_id}/{folder}",
-		"WORKER_UPLOAD_LINK":              "false",
-		"WORKER_UPLOAD_URL_TEMPLATE":      "https://drive.example/{task_id}/{folder}",
-		"WORKER_WEBHOOK_URL":              s.hookURL,
-		"WORKER_WEBHOOK_SECRET":           hookSecret,
-		"WORKER_WEBHOOK_TIMEOUT":          "5s",
-		"WORKER_WEBHOOK_RETRY_SCHEDULE":   `["1s", "2s"]`,
-		"WORKER_LOGS_DIR":                 filepath.Join(dir, "logs"),
-		"WORKER_METRICS_LISTEN":           w.metrics,
-		"WORKER_ENROLLMENT_POLL_INTERVAL": "2s",
-	}
-	if s.hookURL == "" {
-		settings["WORKER_WEBHOOK_URL"] = "http://127.0.0.1:9/unused"
-	}
+	settings := b.workerSettings(w, s, rcloneConf)
 	runCtx, kill := context.WithCancel(context.WithoutCancel(ctx))
 	w.kill = kill
 	w.started = time.Now()
@@ -123,6 +92,44 @@ func (b *Bench) startWorker(ctx context.Context, s workerSetup) (*workerProc, er
 	return w, nil
 }
 
+// workerSettings is the environment of worker w run as s describes, with its
+// rclone configuration at rcloneConf.
+func (b *Bench) workerSettings(w *workerProc, s workerSetup, rcloneConf string) map[string]string {
+	command, _ := json.Marshal(s.download)
+	settings := map[string]string{
+		// As systemd runs a service (deploy/systemd/course-worker.service sets no
+		// PATH), not the interactive PATH the bench may have been given.
+		"PATH":                            systemdPath,
+		"WORKER_WORKER_ID":                w.id,
+		"WORKER_WORKER_CONCURRENCY":       strconv.Itoa(s.concurrency),
+		"WORKER_WORKER_SHUTDOWN_GRACE":    "10s",
+		"WORKER_RETRY_MAX_ATTEMPTS":       "1",
+		"WORKER_REDIS_ADDR":               testsvc.RedisAddr(),
+		"WORKER_REDIS_DB":                 strconv.Itoa(b.redisDB),
+		"WORKER_REDIS_QUEUE":              jobQueue,
+		"WORKER_MYSQL_DSN":                b.dsn,
+		"WORKER_DOWNLOAD_COMMAND":         string(command),
+		"WORKER_DOWNLOAD_TIMEOUT":         "5m",
+		"WORKER_DOWNLOAD_STAGING_DIR":     filepath.Join(w.dir, "staging"),
+		"WORKER_DOWNLOAD_ALLOWED_HOSTS":   `["127.0.0.1"]`,
+		"WORKER_UPLOAD_CONFIG":            rcloneConf,
+		"WORKER_UPLOAD_DEST":              "local:" + filepath.Join(w.dir, "drive") + "/{task_id}/{folder}",
+		"WORKER_UPLOAD_LINK":              "false",
+		"WORKER_UPLOAD_URL_TEMPLATE":      "https://drive.example/{task_id}/{folder}",
+		"WORKER_WEBHOOK_URL":              s.hookURL,
+		"WORKER_WEBHOOK_SECRET":           hookSecret,
+		"WORKER_WEBHOOK_TIMEOUT":          "5s",
+		"WORKER_WEBHOOK_RETRY_SCHEDULE":   `["1s", "2s"]`,
+		"WORKER_LOGS_DIR":                 filepath.Join(w.dir, "logs"),
+		"WORKER_METRICS_LISTEN":           w.metrics,
+		"WORKER_ENROLLMENT_POLL_INTERVAL": "2s",
+	}
+	if s.hookURL == "" {
+		settings["WORKER_WEBHOOK_URL"] = "http://127.0.0.1:9/unused"
+	}
+	return settings
+}
+
 // pid is the worker's process id.
 func (w *workerProc) pid() int { return w.proc.Pid() }
 
@@ -136,6 +143,7 @@ func (w *workerProc) waitUp(ctx context.Context, client *redis.Client) error {
 		}
 		select {
 		case <-w.done:
+			//nolint:errorlint // w.err is nil after a clean exit, which %w would print as %!w(<nil>)
 			return fmt.Errorf("worker exited at start-up: %v\n%s", w.err, strings.Join(w.res.StderrTail, "\n"))
 		case <-ctx.Done():
 			return ctx.Err()
@@ -175,7 +183,7 @@ func (w *workerProc) readyz(ctx context.Context, c *http.Client) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close() // only the status counts
 	return resp.StatusCode, nil
 }
 
@@ -186,7 +194,7 @@ func (w *workerProc) taskTimes() (map[int64]taskTime, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	out := map[int64]taskTime{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -217,11 +225,12 @@ type taskTime struct {
 }
 
 // freePort returns a TCP port free on 127.0.0.1 now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // only its port was wanted
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -173,8 +173,8 @@ func TestRedacted(t *testing.T) {
 	if c.MySQL.DSN != "app:s3cretpw@tcp(127.0.0.1:3306)/app" {
 		t.Error("Redacted changed the original")
 	}
-	if got := c.Secrets(); len(got) != 3 {
-		t.Errorf("Secrets() = %d values, want 3", len(got))
+	if got := c.secrets(); len(got) != 3 {
+		t.Errorf("secrets() = %d values, want 3", len(got))
 	}
 }
 

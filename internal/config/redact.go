@@ -145,9 +145,9 @@ func redactEnv(env []string) []string {
 	return out
 }
 
-// Secrets lists the secret values of c that must never reach a log line, for
-// tests and for filters that scrub output.
-func (c *Config) Secrets() []string {
+// secrets lists the secret values of c that must never reach a log line. Only
+// the package's tests use it.
+func (c *Config) secrets() []string {
 	var out []string
 	add := func(s string) {
 		if strings.TrimSpace(s) != "" {

@@ -6,7 +6,7 @@ import (
 )
 
 // Every secret a configuration can hold is masked wherever the configuration is
-// printed (worker --check-config prints String), and listed by Secrets; errors
+// printed (worker --check-config prints String), and listed by secrets; errors
 // about a bad secret do not quote it.
 func TestRedactedHidesEverySecret(t *testing.T) {
 	env := append(minimal(),
@@ -34,10 +34,10 @@ func TestRedactedHidesEverySecret(t *testing.T) {
 			t.Errorf("String() lacks %q:\n%s", want, s)
 		}
 	}
-	got := strings.Join(c.Secrets(), "\n")
+	got := strings.Join(c.secrets(), "\n")
 	for _, want := range []string{"dsn-Pw_1;x", "redis-Pw_2", "url-Pw_3", secret} {
 		if !strings.Contains(got, want) {
-			t.Errorf("Secrets() lacks %q", want)
+			t.Errorf("secrets() lacks %q", want)
 		}
 	}
 	if c.Webhook.URL != "https://hook:url-Pw_3@app.example/api/webhooks?x=1" {

@@ -56,7 +56,7 @@ func appendEscaped(dst []byte, v string) []byte {
 			dst = append(dst, `\t`...)
 		case r == utf8.RuneError && size == 1, r < 0x20, r >= 0x7f && r <= 0x9f:
 			if r != utf8.RuneError {
-				c = byte(r)
+				c = byte(r) //nolint:gosec // G115: r is below 0xa0 in this case
 			}
 			dst = append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
 		case r == '\u2028' || r == '\u2029':

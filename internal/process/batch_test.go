@@ -87,6 +87,6 @@ func TestRunOnLinesPanic(t *testing.T) {
 			t.Fatalf("recovered %v, want the callback's panic", err)
 		}
 	}()
-	Run(context.Background(), spec)
+	_, _ = Run(context.Background(), spec)
 	t.Fatal("Run returned")
 }

@@ -207,7 +207,7 @@ func TestRunStartErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			if tt.is == context.Canceled {
+			if errors.Is(tt.is, context.Canceled) {
 				cancel()
 			}
 			_, err := Run(ctx, tt.spec)
@@ -228,7 +228,7 @@ func TestRunOnLinePanic(t *testing.T) {
 	spec := childSpec(t, "ignoreterm")
 	spec.KillGrace = 100 * time.Millisecond
 	spec.OnLine = func(_ Stream, line []byte) {
-		fmt.Sscanf(string(line), "grandchild %d", &pid)
+		_, _ = fmt.Sscanf(string(line), "grandchild %d", &pid) // the first line names the grandchild
 		panic("boom")
 	}
 	defer func() {
@@ -239,6 +239,6 @@ func TestRunOnLinePanic(t *testing.T) {
 		}
 		waitGone(t, pid)
 	}()
-	Run(context.Background(), spec)
+	_, _ = Run(context.Background(), spec)
 	t.Fatal("Run returned")
 }

@@ -71,7 +71,9 @@ func TestMinimalEnv(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 				if v == "" {
-					os.Unsetenv(k) // t.Setenv restores it afterwards
+					if err := os.Unsetenv(k); err != nil { // t.Setenv restores it afterwards
+						t.Fatal(err)
+					}
 				}
 			}
 			if got := MinimalEnv(tt.extra); !slices.Equal(got, tt.want) {

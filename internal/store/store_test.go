@@ -11,7 +11,7 @@ import (
 
 func newTask(t *testing.T, s *Store, enrolled bool) int64 {
 	t.Helper()
-	res, err := s.db.Exec(
+	res, err := s.db.ExecContext(context.Background(),
 		"INSERT INTO download_tasks (order_id, email, course_url, is_enrolled) VALUES (12, 'buyer@example.com', 'https://www.udemy.com/course/x/', ?)",
 		enrolled)
 	if err != nil {
@@ -102,7 +102,9 @@ func TestFailTruncatesReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	var msg string
-	s.db.Get(&msg, "SELECT error_message FROM download_tasks WHERE id = ?", id)
+	if err := s.db.Get(&msg, "SELECT error_message FROM download_tasks WHERE id = ?", id); err != nil {
+		t.Fatal(err)
+	}
 	if len(msg) > maxErrorMessage || !strings.HasSuffix(msg, "…") {
 		t.Fatalf("error_message of %d bytes", len(msg))
 	}

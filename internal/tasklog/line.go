@@ -91,7 +91,7 @@ func (l *Log) appendStamp(dst []byte, t time.Time) []byte {
 	}
 	ms := t.Nanosecond() / int(time.Millisecond)
 	dst = append(dst, l.secText...)
-	return append(dst, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	return append(dst, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z') //nolint:gosec // G115: ms is 0-999, so each digit is 0-9
 }
 
 // appendClean appends text with every control character but tab escaped:

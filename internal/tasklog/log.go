@@ -135,7 +135,7 @@ func Open(opts Options, taskID int64) (*Log, error) {
 	}
 	// Create the file now, so that a folder we cannot write to fails the task
 	// early and an operator can tail the file from the start.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640) //nolint:gosec // G304: the configured folder and a numeric task id
 	if err != nil {
 		return nil, fmt.Errorf("tasklog: %w", err)
 	}
@@ -146,8 +146,7 @@ func Open(opts Options, taskID int64) (*Log, error) {
 	if opts.MaxSizeMB <= 0 {
 		opts.MaxSizeMB = DefaultMaxSizeMB
 	}
-	switch {
-	case opts.MaxBackups == 0:
+	if opts.MaxBackups == 0 {
 		opts.MaxBackups = DefaultMaxBackups
 	}
 	if opts.Now == nil {

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -35,12 +36,16 @@ func (s *SyncBuffer) String() string {
 // fails fails the test.
 func Get(t testing.TB, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close() // read whole or failed: nothing is lost by closing
 	if err != nil {
 		t.Fatal(err)
 	}

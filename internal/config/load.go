@@ -1,0 +1,161 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/viper"
+)
+
+// defaults are the contract's defaults, plus the project's own keys. Every key the
+// worker reads is listed, so that viper binds its WORKER_ variable.
+var defaults = map[string]any{
+	"worker.id":                "",
+	"worker.concurrency":       2,
+	"worker.shutdown_grace":    "30s",
+	"retry.max_attempts":       3,
+	"retry.base_delay":         "30s",
+	"redis.addr":               "127.0.0.1:6379",
+	"redis.password":           "",
+	"redis.db":                 0,
+	"redis.queue":              "queue:downloads",
+	"mysql.dsn":                "",
+	"enrollment.poll_interval": "2s",
+	"enrollment.max_wait":      "15s",
+	"download.command":         []string{},
+	"download.timeout":         "2h",
+	"download.staging_dir":     "staging",
+	"download.allowed_hosts":   []string{"www.udemy.com"},
+	"download.env":             []string{},
+	"upload.rclone":            "rclone",
+	"upload.config":            "",
+	"upload.dest":              "",
+	"upload.link":              true,
+	"upload.url_template":      "",
+	"upload.timeout":           "2h",
+	"upload.env":               []string{},
+	"webhook.url":              "",
+	"webhook.secret":           "",
+	"webhook.timeout":          "10s",
+	"webhook.retry_schedule":   []string{"5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h"},
+	"logs.dir":                 "logs",
+	"logs.level":               "info",
+	"logs.format":              "console",
+	"logs.max_size_mb":         100,
+	"logs.max_backups":         10,
+	"logs.max_age_days":        30,
+	"logs.compress":            false,
+	"metrics.listen":           "127.0.0.1:9108",
+}
+
+// Keys lists every configuration key, sorted.
+func Keys() []string {
+	keys := make([]string, 0, len(defaults))
+	for k := range defaults {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Load reads the YAML file at path (none when path is empty), applies WORKER_
+// environment overrides from environ (os.Environ() when nil) and validates the result.
+func Load(path string, environ []string) (*Config, error) {
+	c, err := decode(path, environ, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadForTool reads the configuration as Load does, for the operator's tool
+// (workerctl), and validates only the keys such a tool uses: redis.*, mysql.dsn
+// when it is set, and logs.*. A worker's file is accepted whatever its download,
+// upload and webhook keys hold, so the tool runs without the secrets it does not
+// need (webhook.secret). A command that needs MySQL checks that mysql.dsn is set.
+func LoadForTool(path string, environ []string) (*Config, error) {
+	c, err := decode(path, environ, toolKey)
+	if err != nil {
+		return nil, err
+	}
+	var v validation
+	c.checkRedis(&v)
+	if c.MySQL.DSN != "" {
+		c.checkMySQL(&v)
+	}
+	c.checkLogs(&v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// toolKey reports whether LoadForTool looks at key.
+func toolKey(key string) bool {
+	return strings.HasPrefix(key, "redis.") || strings.HasPrefix(key, "mysql.") || strings.HasPrefix(key, "logs.")
+}
+
+// decode reads the file and the environment into a Config, with defaults, and
+// reports keys whose values have the wrong type (only those for which only
+// returns true, when only is not nil); it does not validate values.
+func decode(path string, environ []string, only func(key string) bool) (*Config, error) {
+	v, err := newViper(path, environ)
+	if err != nil {
+		return nil, err
+	}
+	r := reader{v: v, only: only}
+	c := r.config()
+	if len(r.errs) > 0 {
+		return nil, errors.Join(r.errs...)
+	}
+	if c.Worker.ID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("worker.id: empty, and no host name to default to: %w", err)
+		}
+		c.Worker.ID = host
+	}
+	return c, nil
+}
+
+// newViper returns a viper holding the defaults, the file at path (none when path
+// is empty) and the WORKER_ variables of environ (os.Environ() when nil).
+func newViper(path string, environ []string) (*viper.Viper, error) {
+	v := viper.New()
+	for k, d := range defaults {
+		v.SetDefault(k, d)
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if environ == nil {
+		environ = os.Environ()
+	}
+	env := envMap(environ)
+	for k := range defaults {
+		if val, ok := env["WORKER_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))]; ok {
+			v.Set(k, val)
+		}
+	}
+	return v, nil
+}
+
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}

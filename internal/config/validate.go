@@ -1,0 +1,168 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Validate checks every key and returns all problems at once, each naming its key.
+func (c *Config) Validate() error {
+	var v validation
+	c.checkWorker(&v)
+	c.checkRedis(&v)
+	c.checkMySQL(&v)
+	c.checkTaskKeys(&v)
+	c.checkLogs(&v)
+	return v.err()
+}
+
+// validation collects one error per bad key.
+type validation struct{ errs []error }
+
+func (v *validation) bad(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+}
+
+func (v *validation) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.bad(key, "must be a positive duration, got %s", d)
+	}
+}
+
+func (v *validation) err() error { return errors.Join(v.errs...) }
+
+// checkWorker checks worker.* and retry.*.
+func (c *Config) checkWorker(v *validation) {
+	if c.Worker.Concurrency < 1 {
+		v.bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)
+	}
+	if strings.ContainsAny(c.Worker.ID, " \t\r\n") {
+		v.bad("worker.id", "must not hold white space, got %q", c.Worker.ID)
+	}
+	if c.Worker.ShutdownGrace < 0 {
+		v.bad("worker.shutdown_grace", "must not be negative, got %s", c.Worker.ShutdownGrace)
+	}
+	if c.Retry.MaxAttempts < 1 {
+		v.bad("retry.max_attempts", "must be at least 1, got %d", c.Retry.MaxAttempts)
+	}
+	v.positive("retry.base_delay", c.Retry.BaseDelay)
+}
+
+// checkRedis checks redis.*.
+func (c *Config) checkRedis(v *validation) {
+	if c.Redis.Addr == "" {
+		v.bad("redis.addr", "is required")
+	}
+	if c.Redis.DB < 0 || c.Redis.DB > 15 {
+		v.bad("redis.db", "must be 0 to 15, got %d", c.Redis.DB)
+	}
+	if c.Redis.Queue == "" {
+		v.bad("redis.queue", "is required")
+	}
+}
+
+// checkMySQL checks mysql.dsn.
+func (c *Config) checkMySQL(v *validation) {
+	if c.MySQL.DSN == "" {
+		v.bad("mysql.dsn", "is required (a go-sql-driver DSN such as user:pass@tcp(127.0.0.1:3306)/app)")
+	} else if _, err := mysql.ParseDSN(c.MySQL.DSN); err != nil {
+		v.bad("mysql.dsn", "is not a valid DSN") // the parser's message may quote the password
+	}
+}
+
+// checkTaskKeys checks what running a task needs: enrollment.*, download.*,
+// upload.* and webhook.*.
+func (c *Config) checkTaskKeys(v *validation) {
+	v.positive("enrollment.poll_interval", c.Enrollment.PollInterval)
+	if c.Enrollment.MaxWait < 0 {
+		v.bad("enrollment.max_wait", "must not be negative, got %s", c.Enrollment.MaxWait)
+	}
+	if len(c.Download.Command) == 0 || strings.TrimSpace(c.Download.Command[0]) == "" {
+		v.bad("download.command", "is required: the downloader's argv as a list, e.g. [yt-dlp, --newline, -P, \"{dir}\", \"{url}\"]")
+	}
+	v.positive("download.timeout", c.Download.Timeout)
+	if c.Download.StagingDir == "" {
+		v.bad("download.staging_dir", "is required")
+	}
+	if len(c.Download.AllowedHosts) == 0 {
+		v.bad("download.allowed_hosts", "must name at least one host")
+	}
+	for _, h := range c.Download.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			v.bad("download.allowed_hosts", "%q is not a host name", h)
+		}
+	}
+	if c.Upload.Rclone == "" {
+		v.bad("upload.rclone", "is required")
+	}
+	if c.Upload.Dest == "" {
+		v.bad("upload.dest", "is required (an rclone destination such as gdrive:Courses/{folder})")
+	}
+	if !c.Upload.Link && c.Upload.URLTemplate == "" {
+		v.bad("upload.url_template", "is required when upload.link is false")
+	}
+	v.positive("upload.timeout", c.Upload.Timeout)
+	if u, err := url.Parse(c.Webhook.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.bad("webhook.url", "must be an http or https URL, got %q", RedactURL(c.Webhook.URL))
+	}
+	if err := checkSecret(c.Webhook.Secret); err != nil {
+		v.bad("webhook.secret", "%v", err)
+	}
+	v.positive("webhook.timeout", c.Webhook.Timeout)
+	if len(c.Webhook.RetrySchedule) == 0 {
+		v.bad("webhook.retry_schedule", "must hold at least one delay")
+	}
+	for _, d := range c.Webhook.RetrySchedule {
+		v.positive("webhook.retry_schedule", d)
+	}
+}
+
+// checkLogs checks logs.*.
+func (c *Config) checkLogs(v *validation) {
+	if c.Logs.Dir == "" {
+		v.bad("logs.dir", "is required")
+	}
+	switch c.Logs.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.bad("logs.level", "must be debug, info, warn or error, got %q", c.Logs.Level)
+	}
+	if c.Logs.Format != "console" && c.Logs.Format != "json" {
+		v.bad("logs.format", "must be console or json, got %q", c.Logs.Format)
+	}
+	if c.Logs.MaxSizeMB < 1 {
+		v.bad("logs.max_size_mb", "must be at least 1, got %d", c.Logs.MaxSizeMB)
+	}
+	if c.Logs.MaxBackups < 0 {
+		v.bad("logs.max_backups", "must not be negative (0 keeps every rotated file), got %d", c.Logs.MaxBackups)
+	}
+	if c.Logs.MaxAgeDays < 0 {
+		v.bad("logs.max_age_days", "must not be negative (0 keeps rotated files whatever their age), got %d", c.Logs.MaxAgeDays)
+	}
+}
+
+// checkSecret accepts "whsec_" followed by standard base64 of at least 16 bytes. Its
+// error never quotes the secret.
+func checkSecret(s string) error {
+	if s == "" {
+		return errors.New("is required, in whsec_<base64> form")
+	}
+	b64, ok := strings.CutPrefix(s, "whsec_")
+	if !ok {
+		return errors.New("must start with whsec_ (Standard Webhooks form)")
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return errors.New("the part after whsec_ is not valid base64")
+	}
+	if len(key) < 16 {
+		return fmt.Errorf("the key is %d bytes; at least 16 are needed", len(key))
+	}
+	return nil
+}

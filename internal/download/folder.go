@@ -32,7 +32,7 @@ func Folder(dir string, taskID int64) (name, source string, err error) {
 		return "", "", fmt.Errorf("download task %d: find folder: %w", taskID, err)
 	}
 	if !fi.IsDir() {
-		return "", "", fmt.Errorf("download task %d: the task folder %s was replaced by a %s", taskID, dir, describeMode(fi.Mode()))
+		return "", "", fmt.Errorf("download task %d: the task folder %s was replaced by a %s", taskID, dir, Kind(fi.Mode()))
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -108,8 +108,9 @@ func invisible(r rune) bool {
 	return false
 }
 
-// describeMode names what a non-directory is, for an error.
-func describeMode(m os.FileMode) string {
+// Kind names what a file of mode m is ("symlink", "file", "special file"),
+// for an error about something that should have been a folder.
+func Kind(m os.FileMode) string {
 	switch {
 	case m&os.ModeSymlink != 0:
 		return "symlink"

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coursedl/worker/internal/download"
 	"github.com/coursedl/worker/internal/process"
 )
 
@@ -83,7 +84,7 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 	if fi, err := os.Lstat(req.Source); err != nil {
 		return Result{}, fmt.Errorf("upload task %d: source: %w", req.TaskID, err)
 	} else if !fi.IsDir() {
-		return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, kind(fi.Mode()))
+		return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, download.Kind(fi.Mode()))
 	}
 	res := Result{Dest: fill(u.Dest, req, segment)}
 	args := u.common()
@@ -177,17 +178,6 @@ func segment(s string) string {
 		return "_"
 	}
 	return strings.NewReplacer("/", "_", "\\", "_").Replace(s)
-}
-
-// kind names a file mode for an error.
-func kind(m os.FileMode) string {
-	switch {
-	case m&os.ModeSymlink != 0:
-		return "symlink"
-	case m.IsRegular():
-		return "file"
-	}
-	return "special file"
 }
 
 func exitCode(err error) int {

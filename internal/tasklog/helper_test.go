@@ -48,17 +48,3 @@ func lines(t *testing.T, path string) []string {
 
 // fixed returns a clock that always says t.
 func fixed(t time.Time) func() time.Time { return func() time.Time { return t } }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		<-tick.C
-	}
-}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coursedl/worker/internal/testutil"
 )
 
 func TestOpen(t *testing.T) {
@@ -113,15 +115,15 @@ func TestCloseReportsBackgroundWriteError(t *testing.T) {
 func TestFlushesWhileOpen(t *testing.T) {
 	l, path := openLog(t, Options{}, 9)
 	l.Line(SourceDownload, []byte("[download]   1.0% of 10MiB"))
-	waitFor(t, 5*time.Second, "line on disk before Close", func() bool {
+	testutil.Eventually(t, 5*time.Second, func() bool {
 		b, err := os.ReadFile(path)
 		return err == nil && strings.HasSuffix(string(b), "1.0% of 10MiB\n")
-	})
+	}, "line on disk before Close")
 	l.Line(SourceDownload, []byte("[download]   2.0% of 10MiB"))
-	waitFor(t, 5*time.Second, "second line on disk before Close", func() bool {
+	testutil.Eventually(t, 5*time.Second, func() bool {
 		b, err := os.ReadFile(path)
 		return err == nil && strings.HasSuffix(string(b), "2.0% of 10MiB\n")
-	})
+	}, "second line on disk before Close")
 }
 
 func TestRotation(t *testing.T) {
@@ -225,9 +227,9 @@ func TestNoGoroutinePerLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "goroutines back to where they were", func() bool {
+	testutil.Eventually(t, 5*time.Second, func() bool {
 		return runtime.NumGoroutine() <= before+2
-	})
+	}, "goroutines back to where they were")
 }
 
 func TestRotationCompressed(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coursedl/worker/internal/job"
 	"github.com/coursedl/worker/internal/process"
 	"github.com/coursedl/worker/internal/tasklog"
 )
@@ -58,7 +59,7 @@ func (b *Bench) streamPass(ctx context.Context, w *workerProc, hook *hookServer,
 		return 0, 0, err
 	}
 	// The task log and its rotated parts hold the flood: free the disk.
-	old, _ := filepath.Glob(filepath.Join(logs, "tasks", fmt.Sprintf("task-%d*", tasks[0].id)))
+	old, _ := filepath.Glob(filepath.Join(logs, "tasks", job.Name(tasks[0].id)+"*"))
 	for _, f := range old {
 		_ = os.Remove(f)
 	}

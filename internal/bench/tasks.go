@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/coursedl/worker/internal/download"
+	"github.com/coursedl/worker/internal/job"
 	"github.com/coursedl/worker/internal/upload"
 )
 
@@ -169,7 +169,7 @@ func (f *floor) pass(ctx context.Context, n int) (float64, error) {
 	start := time.Now()
 	for i := range int64(n) {
 		g.Go(func() error {
-			dir := filepath.Join(base, "task-"+strconv.FormatInt(i, 10))
+			dir := filepath.Join(base, job.Name(i))
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				return err
 			}

@@ -159,10 +159,16 @@ func (p *Pipeline) write(ctx context.Context, update func(context.Context) error
 	return err
 }
 
+// maxBackoff bounds the delay between two attempts of a task.
+const maxBackoff = 24 * time.Hour
+
 // backoff is base doubled for each attempt after the first, give or take 20%.
 func backoff(base time.Duration, attempt int) time.Duration {
 	d := base << min(attempt-1, 20)
-	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
+	if d <= 0 || d > maxBackoff || d>>min(attempt-1, 20) != base {
+		d = maxBackoff // a shift that overflowed, or a delay past any use
+	}
+	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1)) //nolint:gosec // G404: jitter of a retry delay, not a secret
 }
 
 func (p *Pipeline) webhook(t *task, typ string) notify.Event {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/coursedl/worker/internal/testutil"
 )
 
 // TestFaults runs every fault test at once. Those that leave the servers up
@@ -38,18 +40,13 @@ func TestFaults(t *testing.T) {
 	})
 }
 
-// waitFor polls cond every 20 ms until it holds, failing the test after within.
+// waitFor polls cond until it holds, failing the test after within; cond's
+// context ends then too, so a query under way does not outlive the wait.
 func waitFor(t *testing.T, within time.Duration, what string, cond func(ctx context.Context) bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	for !cond(ctx) {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("after %s: %s", within, what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	testutil.Eventually(t, within, func() bool { return cond(ctx) }, "%s", what)
 }
 
 // statusCount counts the cluster's rows in status.

@@ -23,7 +23,7 @@ import (
 func scrape(t *testing.T, h http.Handler) map[string]float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
 	}
@@ -51,10 +51,20 @@ func parse(t *testing.T, r io.Reader) map[string]float64 {
 
 func handler(t *testing.T, m *metrics.Metrics) http.Handler {
 	t.Helper()
-	s, err := metrics.NewServer(metrics.ServerOptions{Addr: "127.0.0.1:0", Metrics: m})
+	s, err := metrics.NewServer(t.Context(), metrics.ServerOptions{Addr: "127.0.0.1:0", Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Served and shut down, so that its listener is closed when the test ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("metrics server: %v", err)
+		}
+	})
 	return s.Handler()
 }
 

@@ -52,9 +52,11 @@ type Server struct {
 }
 
 // NewServer binds o.Addr at once, so that a port in use is a start-up error, and
-// returns the server; Run serves it.
-func NewServer(o ServerOptions) (*Server, error) {
-	ln, err := net.Listen("tcp", o.Addr)
+// returns the server; Run serves it. ctx bounds the binding only (the lookup of
+// a host name in o.Addr).
+func NewServer(ctx context.Context, o ServerOptions) (*Server, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen %s: %w", o.Addr, err)
 	}
@@ -117,14 +119,11 @@ func (s *Server) Run(ctx context.Context) error {
 
 // ready runs every check at once and reports each.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	results := make([]error, len(s.checks))
 	var wg sync.WaitGroup
 	for i, c := range s.checks {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-			defer cancel()
-			results[i] = probe(ctx, c.Probe)
-		})
+		wg.Go(func() { results[i] = s.check(ctx, c) })
 	}
 	wg.Wait()
 	var b strings.Builder
@@ -144,6 +143,13 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(b.String()))
+}
+
+// check runs c under the check timeout.
+func (s *Server) check(ctx context.Context, c Check) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return probe(ctx, c.Probe)
 }
 
 // probe runs f, returning when ctx ends even if f does not honour it: a check

@@ -19,7 +19,8 @@ import (
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func closedAddr(t *testing.T) string {
 func serve(t *testing.T, o metrics.ServerOptions) string {
 	t.Helper()
 	o.Addr = "127.0.0.1:0"
-	s, err := metrics.NewServer(o)
+	s, err := metrics.NewServer(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +133,11 @@ func TestReadinessIsFreshAndBounded(t *testing.T) {
 }
 
 func TestServerStopsWithContextAndFailsEarlyOnABusyPort(t *testing.T) {
-	s, err := metrics.NewServer(metrics.ServerOptions{Addr: "127.0.0.1:0"})
+	s, err := metrics.NewServer(t.Context(), metrics.ServerOptions{Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := metrics.NewServer(metrics.ServerOptions{Addr: s.Addr()}); err == nil ||
+	if _, err := metrics.NewServer(t.Context(), metrics.ServerOptions{Addr: s.Addr()}); err == nil ||
 		!strings.Contains(err.Error(), "metrics.listen") {
 		t.Fatalf("second server on %s: %v, want a metrics.listen error", s.Addr(), err)
 	}
@@ -144,9 +145,13 @@ func TestServerStopsWithContextAndFailsEarlyOnABusyPort(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		resp, err := http.Get("http://" + s.Addr() + "/healthz")
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+s.Addr()+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // only whether it answered counts
 		}
 		return err == nil
 	}, "server did not answer")
@@ -159,7 +164,8 @@ func TestServerStopsWithContextAndFailsEarlyOnABusyPort(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	if _, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
+	d := net.Dialer{Timeout: time.Second}
+	if _, err := d.DialContext(t.Context(), "tcp", s.Addr()); err == nil {
 		t.Fatal("still listening after Run returned")
 	}
 }

@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		return a, err
 	}
 	if cfg.Metrics.Listen != "" {
-		a.server, err = metrics.NewServer(metrics.ServerOptions{
+		a.server, err = metrics.NewServer(ctx, metrics.ServerOptions{
 			Addr:    cfg.Metrics.Listen,
 			Metrics: a.metrics,
 			Log:     log.Named("metrics"),
@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			},
 		})
 		if err != nil {
-			return a, fmt.Errorf("metrics.listen: %w", err)
+			return a, err // it names metrics.listen
 		}
 	}
 	a.notifier = sdnotify.New(log.Named("systemd"))

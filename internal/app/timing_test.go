@@ -33,7 +33,9 @@ func TestCompletedLineHasSubprocessDuration(t *testing.T) {
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 		_ = a.Close()
 	})
 

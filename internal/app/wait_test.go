@@ -51,7 +51,7 @@ func TestStartStopsOnBadCredentials(t *testing.T) {
 	defer cancel()
 	a, err := New(ctx, e.config(), zaptest.NewLogger(t))
 	if err == nil {
-		a.Close()
+		_ = a.Close() // the test has failed already
 		t.Fatal("started with a wrong password")
 	}
 	if ctx.Err() != nil || !strings.Contains(err.Error(), "Access denied") || strings.Contains(err.Error(), "wrongpw") {
@@ -67,7 +67,7 @@ func TestStopDuringStartUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer func() { _ = a.Close() }()
 	cancel() // SIGTERM before Run claimed the id and recovered its jobs
 	if err := a.Run(ctx); err != nil {
 		t.Fatalf("Run after a stop during start-up = %v, want nil", err)

@@ -44,7 +44,9 @@ func (e exitCode) Error() string { return "exit " + strconv.Itoa(int(e)) }
 // Main runs workerctl and returns its exit status.
 func Main(ctx context.Context, e Env) int {
 	m := &cli{env: e}
-	root := m.commands()
+	// ExecuteContext(ctx) below hands ctx to every command as c.Context(), a path
+	// contextcheck does not follow.
+	root := m.commands() //nolint:contextcheck // the commands get ctx from cobra
 	root.SetArgs(e.Args)
 	root.SetOut(e.Stdout)
 	root.SetErr(e.Stderr)
@@ -138,6 +140,11 @@ func (m *cli) deadCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
+	dead.AddCommand(m.deadListCmd(), m.deadRequeueCmd(), m.deadPurgeCmd())
+	return dead
+}
+
+func (m *cli) deadListCmd() *cobra.Command {
 	var limit int
 	list := &cobra.Command{
 		Use:   "list",
@@ -148,7 +155,10 @@ func (m *cli) deadCmd() *cobra.Command {
 		}),
 	}
 	list.Flags().IntVar(&limit, "limit", 50, "show the newest N entries (0: all)")
+	return list
+}
 
+func (m *cli) deadRequeueCmd() *cobra.Command {
 	var sel Selection
 	requeue := &cobra.Command{
 		Use:   "requeue N... | --task TASK_ID | --all",
@@ -159,24 +169,11 @@ column of 'dead list' (1 is the oldest; new dead letters do not change it).
 --task requeues every dead letter of one task, --all every one. Fix what the
 reason says first (the row, the allowed hosts), or the job comes back.`,
 		RunE: m.run(false, func(ctx context.Context, t *Tool, args []string) (Report, error) {
-			sel.Indexes = nil
-			for _, a := range args {
-				n, err := strconv.Atoi(a)
-				if err != nil || n < 1 {
-					return nil, fmt.Errorf("%q is not an entry number from `dead list` (1, 2, ...)", a)
-				}
-				sel.Indexes = append(sel.Indexes, n)
+			s, err := requeueSelection(args, sel)
+			if err != nil {
+				return nil, err
 			}
-			forms := 0
-			for _, set := range []bool{len(args) > 0, sel.TaskID != 0, sel.All} {
-				if set {
-					forms++
-				}
-			}
-			if forms != 1 {
-				return nil, errors.New("give entry numbers, or --task TASK_ID, or --all (one of them)")
-			}
-			r, err := t.DeadRequeue(ctx, sel)
+			r, err := t.DeadRequeue(ctx, s)
 			if err == nil && len(r.Skipped) > 0 {
 				return r, exitCode(ExitError)
 			}
@@ -185,7 +182,34 @@ reason says first (the row, the allowed hosts), or the job comes back.`,
 	}
 	requeue.Flags().BoolVar(&sel.All, "all", false, "requeue every dead letter")
 	requeue.Flags().Int64Var(&sel.TaskID, "task", 0, "requeue every dead letter of this task")
+	return requeue
+}
 
+// requeueSelection returns sel, which holds `dead requeue`'s --task and --all,
+// with the entry numbers given as args. It checks that the entries are named in
+// exactly one way: numbers, --task or --all.
+func requeueSelection(args []string, sel Selection) (Selection, error) {
+	sel.Indexes = nil
+	for _, a := range args {
+		n, err := strconv.Atoi(a)
+		if err != nil || n < 1 {
+			return Selection{}, fmt.Errorf("%q is not an entry number from `dead list` (1, 2, ...)", a)
+		}
+		sel.Indexes = append(sel.Indexes, n)
+	}
+	forms := 0
+	for _, set := range []bool{len(args) > 0, sel.TaskID != 0, sel.All} {
+		if set {
+			forms++
+		}
+	}
+	if forms != 1 {
+		return Selection{}, errors.New("give entry numbers, or --task TASK_ID, or --all (one of them)")
+	}
+	return sel, nil
+}
+
+func (m *cli) deadPurgeCmd() *cobra.Command {
 	var yes bool
 	purge := &cobra.Command{
 		Use:   "purge --yes",
@@ -205,8 +229,7 @@ reason says first (the row, the allowed hosts), or the job comes back.`,
 		}),
 	}
 	purge.Flags().BoolVar(&yes, "yes", false, "really delete them")
-	dead.AddCommand(list, requeue, purge)
-	return dead
+	return purge
 }
 
 func (m *cli) taskCmd() *cobra.Command {

@@ -36,7 +36,7 @@ func TestLastLines(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }() // only read from
 			got, next, err := lastLines(f, int64(len(c.content)), c.n)
 			if err != nil {
 				t.Fatal(err)

@@ -45,32 +45,50 @@ func (t *Tool) Tail(ctx context.Context, taskID int64, w io.Writer, o TailOption
 	if err != nil {
 		return TailEnd{}, err
 	}
-	defer sub.Close()
-	events := sub.Events()
+	defer func() { _ = sub.Close() }() // only read from: a failed close loses nothing
 
 	out := &tailWriter{w: w, o: o}
 	fl := &follower{path: tasklog.Path(t.LogsDir, taskID)}
 	defer fl.close()
-	lines, err := fl.start(o.Lines)
+	stage, err := t.catchUp(ctx, taskID, fl, out, o.Lines)
 	if err != nil {
-		return TailEnd{}, fmt.Errorf("task log: %w", err)
+		return TailEnd{}, err
+	}
+	if stage != "" {
+		return t.end(ctx, taskID, stage, out), nil
+	}
+	return t.follow(ctx, taskID, fl, out, sub.Events(), o.Poll)
+}
+
+// catchUp shows the last n lines of the task's log and its latest kept event.
+// It returns the stage the task ended with when it has ended already (its
+// latest kept event, or without one its row, says so), and "" otherwise.
+func (t *Tool) catchUp(ctx context.Context, taskID int64, fl *follower, out *tailWriter, n int) (string, error) {
+	lines, err := fl.start(n)
+	if err != nil {
+		return "", fmt.Errorf("task log: %w", err)
 	}
 	out.logLines(lines)
 
 	h, err := t.Redis.Progress(ctx, taskID)
 	if err != nil {
-		return TailEnd{}, err
+		return "", err
 	}
 	if ev := progress.FromFields(h); ev != nil {
 		out.progress(*ev)
 		if progress.IsFinal(ev.Stage) {
-			return t.end(ctx, taskID, ev.Stage, out), nil
+			return ev.Stage, nil
 		}
-	} else if stage := t.endedRow(ctx, taskID); stage != "" {
-		return t.end(ctx, taskID, stage, out), nil
+		return "", nil
 	}
+	return t.endedRow(ctx, taskID), nil
+}
 
-	ticker := time.NewTicker(o.Poll)
+// follow shows what is appended to the task's log, every poll, and the task's
+// progress events as they come, until an event with stage completed or failed
+// arrives or ctx ends.
+func (t *Tool) follow(ctx context.Context, taskID int64, fl *follower, out *tailWriter, events <-chan string, poll time.Duration) (TailEnd, error) {
+	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
 	for {
 		select {
@@ -97,7 +115,7 @@ func (t *Tool) Tail(ctx context.Context, taskID int64, w io.Writer, o TailOption
 			if progress.IsFinal(ev.Stage) {
 				// The task log is flushed within 200 ms of its last line; read
 				// until it has been still for a while.
-				drain(ctx, fl, out, o.Poll)
+				drain(ctx, fl, out, poll)
 				return t.end(ctx, taskID, ev.Stage, out), nil
 			}
 		}

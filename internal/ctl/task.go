@@ -77,7 +77,7 @@ func (t *Tool) Task(ctx context.Context, taskID int64, n int) (*TaskReport, erro
 	case err != nil:
 		return nil, fmt.Errorf("task log: %w", err)
 	default:
-		defer f.Close()
+		defer func() { _ = f.Close() }() // only read from
 		st, err := f.Stat()
 		if err != nil {
 			return nil, fmt.Errorf("task log: %w", err)

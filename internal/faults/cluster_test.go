@@ -165,8 +165,8 @@ func (c *cluster) push(tasks ...*task) {
 }
 
 // enroll sets the task's enrollment flag, as the web app's enrollment step does.
-func (c *cluster) enroll(tk *task) error {
-	_, err := c.db.Exec("UPDATE download_tasks SET is_enrolled = 1 WHERE id = ?", tk.id)
+func (c *cluster) enroll(ctx context.Context, tk *task) error {
+	_, err := c.db.ExecContext(ctx, "UPDATE download_tasks SET is_enrolled = 1 WHERE id = ?", tk.id)
 	return err
 }
 
@@ -362,7 +362,7 @@ func tail(path string, n int) string {
 	if err != nil {
 		return err.Error()
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read from
 	var lines []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

@@ -96,7 +96,7 @@ func (c *cluster) enrollLater(ctx context.Context, tasks []*task, wait time.Dura
 				seen[tk.id] = time.Now()
 			}
 			if !seen[tk.id].IsZero() && time.Since(seen[tk.id]) >= wait {
-				if err := c.enroll(tk); err == nil {
+				if err := c.enroll(ctx, tk); err == nil {
 					continue
 				}
 			}

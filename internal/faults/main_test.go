@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -51,14 +50,18 @@ func setup(m *testing.M) (int, error) {
 	fakeDownloader = filepath.Join(repoRoot, "testdata", "fake-downloader")
 	for _, tool := range tools {
 		if _, err := lookPath(tool); err != nil {
-			return 0, fmt.Errorf("%s is needed: install it with `scripts/services.sh install` (or run `make test-faults`): %v", tool, err)
+			return 0, fmt.Errorf("%s is needed: install it with `scripts/services.sh install` (or run `make test-faults`): %w", tool, err)
 		}
 	}
 	tmp, err := os.MkdirTemp("", "faults-worker-")
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		if err := os.RemoveAll(tmp); err != nil {
+			fmt.Fprintf(os.Stderr, "faults: %v\n", err)
+		}
+	}()
 	workerBin = filepath.Join(tmp, "worker")
 	if err := buildWorker(workerBin); err != nil {
 		return 0, err
@@ -70,9 +73,11 @@ func setup(m *testing.M) (int, error) {
 // the tests have it, so that a data race in the worker under faults shows up
 // in its stderr (see worker.races).
 func buildWorker(out string) error {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
+	// `go test` puts the bin folder of its own GOROOT first in the PATH of the
+	// tests, so this is the go command that built them.
+	goBin, err := lookPath("go")
+	if err != nil {
+		return fmt.Errorf("the go command, to build the worker: %w", err)
 	}
 	args := []string{"build", "-o", out}
 	if raceEnabled {
@@ -82,7 +87,7 @@ func buildWorker(out string) error {
 	var output strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	_, err := process.Run(ctx, process.Spec{
+	_, err = process.Run(ctx, process.Spec{
 		Path: goBin,
 		Args: args,
 		Dir:  repoRoot,
@@ -93,7 +98,7 @@ func buildWorker(out string) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, output.String())
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, output.String())
 	}
 	return nil
 }

@@ -66,10 +66,13 @@ func (r *receiver) up() {
 	if r.srv != nil {
 		return
 	}
-	var l net.Listener
-	var err error
+	var (
+		lc  net.ListenConfig
+		l   net.Listener
+		err error
+	)
 	for i := 0; i < 100; i++ { // the port may linger a moment after down
-		if l, err = net.Listen("tcp", r.addr); err == nil {
+		if l, err = lc.Listen(r.t.Context(), "tcp", r.addr); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

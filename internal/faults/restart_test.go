@@ -41,7 +41,7 @@ func testRedisRestart(t *testing.T, c *cluster, r *redisServer) {
 	pause(ctx, 500*time.Millisecond)
 	// A client that never sends a command twice: the push must happen once.
 	once := redis.NewClient(&redis.Options{Addr: r.addr, DB: c.rdb.Options().DB, MaxRetries: -1})
-	defer once.Close()
+	defer func() { _ = once.Close() }()
 	r.stopWith(func() error {
 		_, err := once.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.LPush(ctx, queueKey, tasks[0].payload)

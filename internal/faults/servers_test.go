@@ -48,12 +48,13 @@ func freePort(t *testing.T) int {
 	}
 	portsMu.Lock()
 	defer portsMu.Unlock()
+	var lc net.ListenConfig
 	for range 1000 {
 		port := floor + mathrand.IntN(low-floor)
 		if ports[port] {
 			continue // handed to another test's server, which may be down now
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
 		}
@@ -194,8 +195,8 @@ func (s *server) stopWith(ask func() error) {
 		}
 	case <-time.After(60 * time.Second):
 		_ = s.proc.Signal(syscall.SIGKILL)
-		<-done
-		s.t.Errorf("%s did not stop within 60 s; killed", s.name)
+		err := <-done
+		s.t.Errorf("%s did not stop within 60 s; killed (%v)", s.name, err)
 	}
 	s.proc = nil
 }
@@ -253,7 +254,7 @@ func (r *redisServer) shutdown() {
 	r.t.Helper()
 	r.stopWith(func() error {
 		c := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1})
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		// The server closes the connection instead of answering.
@@ -324,7 +325,7 @@ func (m *mariaDB) database(t *testing.T, name string) (*sqlx.DB, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
 	}
@@ -338,7 +339,7 @@ func (m *mariaDB) database(t *testing.T, name string) (*sqlx.DB, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer load.Close()
+	defer func() { _ = load.Close() }()
 	if _, err := load.ExecContext(ctx, string(schema)); err != nil {
 		t.Fatalf("load schema: %v", err)
 	}

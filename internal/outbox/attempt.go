@@ -69,5 +69,5 @@ func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
-	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
+	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1)) //nolint:gosec // G404: jitter of a retry delay, not a secret
 }

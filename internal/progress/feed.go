@@ -54,26 +54,26 @@ func (f *Feed) Lines(lines [][]byte) {
 	if f.closed {
 		return
 	}
-	last := -1 // the progress line held, when it is one of lines
-	for i, line := range lines {
+	var last []byte // the progress line held, when it is one of lines; nil when not
+	for _, line := range lines {
 		switch {
 		case !isProgressLine(line):
-			if last >= 0 {
-				f.parseLocked(lines[last])
-				last = -1
+			if last != nil {
+				f.parseLocked(last)
+				last = nil
 			} else {
 				f.parseHeldLocked()
 			}
 			f.parseLocked(line)
 		case f.armed:
-			last, f.hasHeld = i, false // newer than any line held before
+			last, f.hasHeld = line, false // newer than any line held before
 		default:
 			f.parseLocked(line)
 			f.armLocked()
 		}
 	}
-	if last >= 0 {
-		f.held = append(f.held[:0], lines[last]...)
+	if last != nil {
+		f.held = append(f.held[:0], last...)
 		f.hasHeld = true
 	}
 }

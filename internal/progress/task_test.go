@@ -213,7 +213,8 @@ func TestTaskUnresponsiveRedis(t *testing.T) {
 // answer: a Redis that hangs. It stops when the test ends.
 func silentServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,22 @@ func (d *Downloader) parseDownload(f *fields) (Update, bool) {
 		return Update{}, false
 	}
 
-	for tok = f.next(); tok != nil; tok = f.next() {
+	d.parseDetails(f, &u)
+
+	if u.TotalBytes > 0 && u.HasPercent {
+		u.Bytes = byteCount(float64(u.TotalBytes) * u.Percent / 100)
+	}
+	if !u.HasPercent && u.Speed == "" && u.ETA == "" && u.Bytes == 0 && u.TotalBytes == 0 {
+		return Update{}, false
+	}
+	return d.with(u), true
+}
+
+// parseDetails reads what follows a progress line's first field into u: the
+// total size ("of 10.00MiB", "of ~10.00MiB"), the speed ("at 2.00MiB/s") and the
+// time left ("ETA 00:05").
+func (d *Downloader) parseDetails(f *fields, u *Update) {
+	for tok := f.next(); tok != nil; tok = f.next() {
 		switch string(tok) {
 		case "of":
 			tok = f.next()
@@ -110,14 +125,6 @@ func (d *Downloader) parseDownload(f *fields) (Update, bool) {
 			}
 		}
 	}
-
-	if u.TotalBytes > 0 && u.HasPercent {
-		u.Bytes = byteCount(float64(u.TotalBytes) * u.Percent / 100)
-	}
-	if !u.HasPercent && u.Speed == "" && u.ETA == "" && u.Bytes == 0 && u.TotalBytes == 0 {
-		return Update{}, false
-	}
-	return d.with(u), true
 }
 
 // parseItem reads "item 3 of 42" (or "video 3 of 42", as older versions print it).

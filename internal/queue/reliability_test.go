@@ -26,9 +26,14 @@ func TestRecovererGivesBackDeadWorkersJobs(t *testing.T) {
 	live := rdb.New(rc, rdb.Options{Queue: "q", Worker: "live-1"})
 	me := rdb.New(rc, rdb.Options{Queue: "q", Worker: "me"})
 	rc.LPush(ctx, "q", "a", "b", "c", "d")
-	dead.Fetch(ctx, time.Second) // a
-	dead.Fetch(ctx, time.Second) // b
-	live.Fetch(ctx, time.Second) // c
+	for _, f := range []struct {
+		by   *rdb.Client
+		want string
+	}{{dead, "a"}, {dead, "b"}, {live, "c"}} {
+		if p, err := f.by.Fetch(ctx, time.Second); p != f.want || err != nil {
+			t.Fatalf("Fetch = %q, %v; want %q", p, err, f.want)
+		}
+	}
 	rc.ZAdd(ctx, rdb.WorkersKey, redisZ(now.Add(-time.Minute), "dead-1"), redisZ(now, "live-1"))
 	// An orphaned list without any heartbeat.
 	rc.LPush(ctx, rdb.ProcessingKey("ghost"), "g")
@@ -92,12 +97,14 @@ func TestHeartbeatKeepsAliveAndClaimRefusesALiveOwner(t *testing.T) {
 	rc.HSet(ctx, rdb.WorkerInfoPrefix+"w1", "host", hostname(t), "pid", os.Getpid())
 
 	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { h.Run(rctx); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- h.Run(rctx) }()
 	first := rc.ZScore(ctx, rdb.WorkersKey, "w1").Val()
 	testutil.Eventually(t, 2*time.Second, func() bool { return rc.ZScore(ctx, rdb.WorkersKey, "w1").Val() > first }, "heartbeat moves")
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("heartbeat Run: %v", err)
+	}
 	if err := h.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +203,10 @@ func TestConsumerConcurrencyAndStop(t *testing.T) {
 	}
 	cancel() // stop: the running two outlive the grace and are requeued
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("consumer Run: %v", err)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("consumer did not stop")
 	}
@@ -221,7 +231,12 @@ func TestConsumerPanicDeadLetters(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(rctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer Run: %v", err)
+		}
+	}()
 	testutil.Eventually(t, 3*time.Second, func() bool { return rc.LLen(ctx, rdb.DeadKey).Val() == 1 }, "panicking job dead-lettered")
 	raw, err := r.DeadList(ctx)
 	if err != nil {
@@ -327,7 +342,9 @@ func TestConsumerChainsAckedJobs(t *testing.T) {
 	}
 	testutil.Eventually(t, 3*time.Second, func() bool { return rc.LLen(ctx, rdb.ProcessingKey("w1")).Val() == 0 }, "last job acknowledged")
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("consumer Run: %v", err)
+	}
 	if !reflect.DeepEqual(order, []string{"1", "2", "3", "4", "5"}) {
 		t.Fatalf("order %v, want FIFO", order)
 	}

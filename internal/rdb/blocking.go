@@ -54,6 +54,7 @@ func (r *Client) BlockOn(opts *redis.Options) *redis.Client {
 func (r *Client) blockingMove(ctx context.Context, block time.Duration) (string, error) {
 	done := make(chan struct{})
 	defer close(done)
+	//nolint:gosec,contextcheck // G118, not under ctx: the unblock starts when ctx has ended and must still reach Redis
 	go func() {
 		select {
 		case <-done:

@@ -20,9 +20,9 @@ func TestBlockingFetchStopsAtOnce(t *testing.T) {
 	rc := testutil.Redis(t)
 	r := rdb.New(rc, rdb.Options{Queue: "q", Worker: "w1"})
 	fetchRC := r.BlockOn(rc.Options())
-	defer fetchRC.Close()
+	defer func() { _ = fetchRC.Close() }()
 
-	wait := fetchAsync(t, r, context.Background())
+	wait := fetchAsync(t, context.Background(), r)
 	waitBlocked(t, rc, r, true)
 	rc.LPush(context.Background(), "q", "job")
 	if p, err := wait(); p != "job" || err != nil {
@@ -34,7 +34,7 @@ func TestBlockingFetchStopsAtOnce(t *testing.T) {
 		if when == "before" {
 			cancel()
 		}
-		wait := fetchAsync(t, r, ctx)
+		wait := fetchAsync(t, ctx, r)
 		if when == "during" {
 			waitBlocked(t, rc, r, true)
 			cancel()
@@ -58,7 +58,7 @@ func TestBlockingFetchStopsAtOnce(t *testing.T) {
 
 // fetchAsync runs a 30 s Fetch in the background; the function it returns
 // gives its result, failing the test if it takes more than 15 s.
-func fetchAsync(t *testing.T, r *rdb.Client, ctx context.Context) func() (string, error) {
+func fetchAsync(t *testing.T, ctx context.Context, r *rdb.Client) func() (string, error) {
 	type result struct {
 		payload string
 		err     error
@@ -109,7 +109,7 @@ func TestBlockingFetchWithoutClientCommands(t *testing.T) {
 	opts.Username, opts.Password = user, "pw"
 	r := rdb.New(rc, rdb.Options{Queue: "q", Worker: "w1"})
 	fetchRC := r.BlockOn(&opts)
-	defer fetchRC.Close()
+	defer func() { _ = fetchRC.Close() }()
 	if err := fetchRC.ClientID(ctx).Err(); err == nil {
 		t.Fatal("the restricted user may run CLIENT ID: the test proves nothing")
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/process"
+
+	"github.com/coursedl/worker/internal/testsvc"
 )
 
 // Set by TestMain.
@@ -44,7 +46,7 @@ func TestMain(m *testing.M) {
 // setup builds the worker into a temporary folder and runs the tests.
 func setup(m *testing.M) (int, error) {
 	var err error
-	if repoRoot, err = findRoot(); err != nil {
+	if repoRoot, err = testsvc.Root(); err != nil {
 		return 0, err
 	}
 	fakeDownloader = filepath.Join(repoRoot, "testdata", "fake-downloader")
@@ -101,23 +103,6 @@ func buildWorker(out string) error {
 		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, output.String())
 	}
 	return nil
-}
-
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above %s", dir)
-		}
-		dir = parent
-	}
 }
 
 // lookPath finds a program in PATH or in the sbin folders a non-root PATH may lack.

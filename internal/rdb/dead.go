@@ -2,45 +2,26 @@ package rdb
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Dead is one entry of the dead-letter list, as contract section 1 spells it. A
-// payload over MaxDeadPayload bytes is kept cut to that size, with its whole size
-// and SHA-256, so that a hostile giant job cannot blow up the dead list.
+// Dead is one entry of the dead-letter list, as contract section 1 spells it:
+// the whole payload, whatever its size (it was in Redis already, and a cut
+// would lose the evidence).
 type Dead struct {
-	Payload   string `json:"payload"`
-	Reason    string `json:"reason"`
-	At        string `json:"at"`
-	Worker    string `json:"worker"`
-	Truncated bool   `json:"truncated,omitempty"`
-	Size      int    `json:"size,omitempty"`
-	SHA256    string `json:"sha256,omitempty"`
-}
-
-// MaxDeadPayload is the most of a payload a dead-letter entry keeps (the job
-// size limit: a longer job was refused for its size).
-const MaxDeadPayload = 64 << 10
-
-// deadEntry builds the dead-letter entry of payload.
-func deadEntry(payload, reason, worker string, at time.Time) Dead {
-	d := Dead{Payload: payload, Reason: reason, At: at.UTC().Format(time.RFC3339), Worker: worker}
-	if len(payload) > MaxDeadPayload {
-		sum := sha256.Sum256([]byte(payload))
-		d.Payload, d.Truncated, d.Size, d.SHA256 = payload[:MaxDeadPayload], true, len(payload), hex.EncodeToString(sum[:])
-	}
-	return d
+	Payload string `json:"payload"`
+	Reason  string `json:"reason"`
+	At      string `json:"at"`
+	Worker  string `json:"worker"`
 }
 
 // DeadLetter moves a job to the dead-letter list with the reason it was
 // rejected, atomically with its removal from the processing list.
 func (r *Client) DeadLetter(ctx context.Context, payload, reason string, at time.Time) error {
-	entry, err := json.Marshal(deadEntry(payload, reason, r.worker, at))
+	entry, err := json.Marshal(Dead{Payload: payload, Reason: reason, At: at.UTC().Format(time.RFC3339), Worker: r.worker})
 	if err != nil {
 		return wrap("dead letter", err)
 	}

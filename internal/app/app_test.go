@@ -364,25 +364,35 @@ func TestCompletedTaskSkipped(t *testing.T) {
 }
 
 func TestWebhookRetriedWithOneID(t *testing.T) {
-	e := newEnv(t)
-	e.fake("ok")
-	e.hook.fail(503, 503)
-	e.start()
-	id, payload := e.task(true, "/c/x.mp4")
-	e.push(payload)
-	e.waitStatus(id, "completed", 30*time.Second)
-	e.hook.accepted(t, id)
-	ds := e.hook.deliveries(id)
-	if len(ds) != 3 {
-		t.Fatalf("%d attempts, want 3 (503, 503, 200)", len(ds))
-	}
-	for _, d := range ds {
-		if d.ID != ds[0].ID || !d.Verified {
-			t.Fatalf("attempts %+v: want one webhook-id, each signed", ds)
-		}
-	}
-	if c := strings.Count(e.lifecycle(), "[WEBHOOK_FAILED]"); c != 2 {
-		t.Errorf("%d WEBHOOK_FAILED lines, want 2", c)
+	// Any answer but 2xx is retried on the schedule (contract section 4): a web
+	// app down (503), or a deploy answering 404 for a while.
+	for _, statuses := range [][]int{{503, 503}, {404, 404, 404}} {
+		t.Run(fmt.Sprint(statuses), func(t *testing.T) {
+			e := newEnv(t)
+			e.fake("ok")
+			e.hook.fail(statuses...)
+			e.start()
+			id, payload := e.task(true, "/c/x.mp4")
+			e.push(payload)
+			e.waitStatus(id, "completed", 30*time.Second)
+			e.hook.accepted(t, id)
+			ds := e.hook.deliveries(id)
+			if len(ds) != len(statuses)+1 {
+				t.Fatalf("%d attempts, want %d (%v, then 200)", len(ds), len(statuses)+1, statuses)
+			}
+			for _, d := range ds {
+				if d.ID != ds[0].ID || !d.Verified {
+					t.Fatalf("attempts %+v: want one webhook-id, each signed", ds)
+				}
+			}
+			lc := e.lifecycle()
+			if c := strings.Count(lc, "[WEBHOOK_FAILED]"); c != len(statuses) {
+				t.Errorf("%d WEBHOOK_FAILED lines, want %d", c, len(statuses))
+			}
+			if strings.Contains(lc, "[Final: true]") {
+				t.Errorf("an event was given up:\n%s", lc)
+			}
+		})
 	}
 }
 

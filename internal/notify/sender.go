@@ -54,8 +54,11 @@ type Sender struct {
 type DeliveryError struct {
 	// Status is the HTTP status of the answer, 0 when there was none.
 	Status int
-	// Permanent is true when the web app refused the event (a 4xx other than
-	// 408 and 429): sending it again will not help.
+	// Permanent is true when the request could not even be made (no signer, a
+	// bad URL): sending it again will not help. An answer of the web app,
+	// whatever its status, is never permanent (contract section 4): a deploy
+	// that answers 404 for a minute, or a secret rotated one side first, must
+	// not silence the e-mails until someone looks.
 	Permanent bool
 	// Body is the start of the answer body, cleaned for a log line.
 	Body string
@@ -91,12 +94,6 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 func IsPermanent(err error) bool {
 	var de *DeliveryError
 	return errors.As(err, &de) && de.Permanent
-}
-
-// permanentStatus classifies an answer that is not 2xx: the web app looked at
-// the request and refused it. 408 and 429 ask us to come back later.
-func permanentStatus(code int) bool {
-	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
 }
 
 // Send makes one attempt to deliver body under the webhook-id id, signed with
@@ -139,7 +136,7 @@ func (s *Sender) Send(ctx context.Context, id string, body []byte) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	de := &DeliveryError{Status: resp.StatusCode, Permanent: permanentStatus(resp.StatusCode), Body: snippet}
+	de := &DeliveryError{Status: resp.StatusCode, Body: snippet}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		de.Err = fmt.Errorf("redirect to %q not followed", resp.Header.Get("Location"))
 	}

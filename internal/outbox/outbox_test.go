@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,8 +138,10 @@ func TestRetriedUntilAcceptedWithOneID(t *testing.T) {
 	}
 }
 
-func TestRefusedIsBuriedNotDropped(t *testing.T) {
-	_, d, rec := setup(t, 400)
+func TestRefusedIsRetriedThenBuriedNotDropped(t *testing.T) {
+	// A 4xx is retried like any answer but 2xx (contract section 4), and kept
+	// for an operator once the schedule is over.
+	_, d, rec := setup(t, 400, 404, 401, 410)
 	ctx := context.Background()
 	due(t, d, "msg_b", event(2), time.Now())
 	run(t, d)
@@ -146,11 +149,11 @@ func TestRefusedIsBuriedNotDropped(t *testing.T) {
 		_, dead := depths(t, d)
 		return dead == 1
 	}, "refused event in %s", rdb.OutboxDeadKey)
-	if rec.count() != 1 {
-		t.Fatalf("a refused event was sent %d times", rec.count())
+	if rec.count() != 4 {
+		t.Fatalf("a refused event was sent %d times, want 4 (the first attempt and one per delay)", rec.count())
 	}
 	e, err := d.Redis.Event(ctx, "msg_b")
-	if err != nil || e.Attempts != 1 || e.LastError == "" {
+	if err != nil || e.Attempts != 4 || !strings.Contains(e.LastError, "410") {
 		t.Fatalf("buried entry = %+v, %v", e, err)
 	}
 	// An operator redelivers it.
@@ -158,7 +161,7 @@ func TestRefusedIsBuriedNotDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Wake()
-	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count() == 2 }, "redelivery")
+	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count() == 5 }, "redelivery")
 }
 
 func TestExhaustedIsBuried(t *testing.T) {

@@ -7,7 +7,12 @@
 // retries them on the schedule, across restarts.
 package notify
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
 
 // Event types, the value of Event.Type.
 const (
@@ -38,4 +43,15 @@ type Event struct {
 // seconds ("2026-11-28T20:00:49Z").
 func FormatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
+}
+
+// CompletedID is the webhook-id of a task's task.completed: however often the
+// task's job comes back, the web app sees one event it can de-duplicate.
+func CompletedID(taskID int64) string { return fmt.Sprintf("msg_task%d_completed", taskID) }
+
+// FailedID is the webhook-id of a task's task.failed for reason: a run that
+// crashed after staging it and fails again the same way sends the same id.
+func FailedID(taskID int64, reason string) string {
+	sum := sha256.Sum256([]byte(reason))
+	return fmt.Sprintf("msg_task%d_failed_%s", taskID, hex.EncodeToString(sum[:8]))
 }

@@ -44,3 +44,21 @@ func TestEventJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestEventIDsAreStable(t *testing.T) {
+	if CompletedID(17) != CompletedID(17) || CompletedID(17) == CompletedID(18) {
+		t.Fatal("CompletedID must be one id per task")
+	}
+	a, b := FailedID(17, "download failed: exit 1"), FailedID(17, "download failed: exit 1")
+	if a != b {
+		t.Fatalf("FailedID of one failure differs across runs: %s, %s", a, b)
+	}
+	for _, other := range []string{FailedID(17, "enrollment required"), FailedID(18, "download failed: exit 1"), CompletedID(17)} {
+		if other == a {
+			t.Fatalf("FailedID(17, download failed) = %s collides with %s", a, other)
+		}
+	}
+	if len(a) > 64 || a[:4] != "msg_" {
+		t.Fatalf("FailedID = %q, want a short msg_ id", a)
+	}
+}

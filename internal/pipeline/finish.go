@@ -24,10 +24,7 @@ import (
 func (p *Pipeline) complete(ctx context.Context, t *task) queue.Result {
 	ev := p.webhook(t, notify.TypeCompleted)
 	ev.DriveURL = t.driveURL
-	// One id per task's completion: however often the task's job comes back, the
-	// web app sees one event it can de-duplicate.
-	id := fmt.Sprintf("msg_task%d_completed", t.id)
-	if err := p.settle(ctx, t, id, ev, func(ctx context.Context) error { return p.Store.Complete(ctx, t.id, t.driveURL) }); err != nil {
+	if err := p.settle(ctx, t, notify.CompletedID(t.id), ev, func(ctx context.Context) error { return p.Store.Complete(ctx, t.id, t.driveURL) }); err != nil {
 		return p.later(ctx, t.rec, err)
 	}
 	took := p.now().Sub(t.start)
@@ -50,7 +47,7 @@ func (p *Pipeline) complete(ctx context.Context, t *task) queue.Result {
 func (p *Pipeline) fail(ctx context.Context, t *task, reason string) queue.Result {
 	ev := p.webhook(t, notify.TypeFailed)
 	ev.Error = reason
-	if err := p.settle(ctx, t, notify.NewID(), ev, func(ctx context.Context) error { return p.Store.Fail(ctx, t.id, reason) }); err != nil {
+	if err := p.settle(ctx, t, notify.FailedID(t.id, reason), ev, func(ctx context.Context) error { return p.Store.Fail(ctx, t.id, reason) }); err != nil {
 		return p.later(ctx, t.rec, err)
 	}
 	took := p.now().Sub(t.start)

@@ -24,19 +24,30 @@ type OutboxEvent struct {
 	LastError string // of the last attempt
 }
 
+// stageScript writes event ARGV[2] (hash ARGV[1] .. id: body ARGV[5], task
+// ARGV[3], type ARGV[4]) and notes it as the staged event of its task in
+// KEYS[1]. An event staged before for the task under another id, and never
+// released (not in the due set KEYS[2]), is deleted: a run that crashed between
+// staging and releasing left it, and it will never be sent.
+var stageScript = redis.NewScript(`
+local old = redis.call('HGET', KEYS[1], ARGV[3])
+if old and old ~= ARGV[2] and not redis.call('ZSCORE', KEYS[2], old) then
+  redis.call('DEL', ARGV[1] .. old)
+end
+local key = ARGV[1] .. ARGV[2]
+redis.call('HSET', key, 'body', ARGV[5], 'taskId', ARGV[3], 'type', ARGV[4])
+redis.call('HSETNX', key, 'attempts', 0)
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[2])
+return 1`)
+
 // StageEvent writes an event under id without making it due, and notes it as
 // the staged event of its task. The pipeline stages the event, then writes the
 // row, then releases it: a crash between the row and the release leaves the
 // event staged, and ReleaseStaged sends it when the task's job comes back.
-// Staging again replaces the body.
+// Staging again replaces the body; staging another id for the task deletes
+// the one staged before if it was never released.
 func (r *Client) StageEvent(ctx context.Context, id string, taskID int64, typ string, body []byte) error {
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		key := OutboxEventKey(id)
-		p.HSet(ctx, key, "body", body, "taskId", taskID, "type", typ)
-		p.HSetNX(ctx, key, "attempts", 0)
-		p.HSet(ctx, OutboxStagedKey, itoa(taskID), id)
-		return nil
-	})
+	err := stageScript.Run(ctx, r.c, []string{OutboxStagedKey, OutboxKey}, OutboxEventPrefix, id, taskID, typ, body).Err()
 	return wrap("outbox stage "+id, err)
 }
 

@@ -167,3 +167,51 @@ func TestBuryAndRequeueEvent(t *testing.T) {
 		t.Fatalf("Event of no event: %v, want nil", err)
 	}
 }
+
+// A run that staged task.failed and crashed, then a run that completed: the
+// failed event, never released, goes; once the completed one is delivered no
+// outbox key is left.
+func TestNoOutboxKeyLeftBehindAfterDelivery(t *testing.T) {
+	ctx := context.Background()
+	rc := testutil.Redis(t)
+	r := rdb.New(rc, rdb.Options{})
+	if err := r.StageEvent(ctx, "msg_task9_failed_x", 9, "task.failed", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Staged again under the same id (the same failure, run again): kept.
+	if err := r.StageEvent(ctx, "msg_task9_failed_x", 9, "task.failed", []byte(`{"again":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.Exists(ctx, rdb.OutboxEventKey("msg_task9_failed_x")).Val(); n != 1 {
+		t.Fatal("restaging one id lost its event")
+	}
+	outboxDue(t, r, "msg_task9_completed", 9, `{"type":"task.completed"}`, time.Now())
+	if n := rc.Exists(ctx, rdb.OutboxEventKey("msg_task9_failed_x")).Val(); n != 0 {
+		t.Fatal("a staged event never released outlived the next event of its task")
+	}
+	got, _, err := r.ClaimEvents(ctx, time.Now().Add(time.Millisecond), time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].ID != "msg_task9_completed" {
+		t.Fatalf("claimed %+v, %v", got, err)
+	}
+	if err := r.EventDelivered(ctx, got[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if keys := rc.Keys(ctx, "dl:outbox*").Val(); len(keys) != 0 {
+		t.Fatalf("outbox keys left after delivery: %v", keys)
+	}
+}
+
+// An event staged and released stays when the task stages another one: it is
+// due, and a deliverer sends it.
+func TestStagingAgainKeepsAReleasedEvent(t *testing.T) {
+	ctx := context.Background()
+	rc := testutil.Redis(t)
+	r := rdb.New(rc, rdb.Options{})
+	outboxDue(t, r, "msg_a", 4, `{}`, time.Now())
+	if err := r.StageEvent(ctx, "msg_b", 4, "task.failed", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.Exists(ctx, rdb.OutboxEventKey("msg_a"), rdb.OutboxEventKey("msg_b")).Val(); n != 2 {
+		t.Fatalf("%d of the two events kept, want both", n)
+	}
+}

@@ -46,8 +46,8 @@ func TestEventJSON(t *testing.T) {
 }
 
 func TestEventIDsAreStable(t *testing.T) {
-	if CompletedID(17) != CompletedID(17) || CompletedID(17) == CompletedID(18) {
-		t.Fatal("CompletedID must be one id per task")
+	if got := CompletedID(17); got != "msg_task17_completed" || got == CompletedID(18) {
+		t.Fatalf("CompletedID(17) = %q, want one id per task", got)
 	}
 	a, b := FailedID(17, "download failed: exit 1"), FailedID(17, "download failed: exit 1")
 	if a != b {

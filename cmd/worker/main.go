@@ -14,6 +14,7 @@ import (
 
 	"github.com/coursedl/worker/internal/app"
 	"github.com/coursedl/worker/internal/config"
+	"github.com/coursedl/worker/internal/process"
 )
 
 func main() { os.Exit(run()) }
@@ -31,6 +32,12 @@ func run() int {
 	if *check {
 		fmt.Println(cfg.String())
 		return 0
+	}
+	// Before any child runs: a compromised downloader (ffmpeg parsing hostile
+	// media) must not read this process's environment or memory.
+	if err := process.NonDumpable(); err != nil {
+		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
+		return 1
 	}
 	log, closeLog, err := app.NewLogger(cfg.Logs)
 	if err != nil {

@@ -86,6 +86,8 @@ func child(mode string, args []string) int {
 			b = append(b, '\n')
 		}
 		_, _ = os.Stdout.Write(b)
+	case "guard", "peek":
+		return guardChild(mode, args)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 		return 2

@@ -37,6 +37,9 @@ func Free(dir string) (uint64, error) {
 	if unit <= 0 {
 		unit = st.Bsize
 	}
+	if unit <= 0 {
+		return 0, fmt.Errorf("free space of %s: statfs gives a block size of %d", dir, unit)
+	}
 	return st.Bavail * uint64(unit), nil //nolint:gosec // G115: unit is positive, checked above
 }
 

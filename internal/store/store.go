@@ -123,6 +123,34 @@ func (s *Store) Enrolled(ctx context.Context, id int64) (bool, error) {
 	return v, nil
 }
 
+// statusesBatch is the most ids one Statuses query names.
+const statusesBatch = 1000
+
+// Statuses reads the status of each of ids that has a row, in one query (one per
+// statusesBatch ids). An id without a row is absent from the map; no ids, no query.
+func (s *Store) Statuses(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), statusesBatch)]
+		ids = ids[len(batch):]
+		q, args, err := sqlx.In("SELECT id, status FROM download_tasks WHERE id IN (?)", batch)
+		if err != nil {
+			return nil, fmt.Errorf("read statuses of %d tasks: %w", len(batch), err)
+		}
+		var rows []struct {
+			ID     int64  `db:"id"`
+			Status string `db:"status"`
+		}
+		if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+			return nil, fmt.Errorf("read statuses of %d tasks: %w", len(batch), err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r.Status
+		}
+	}
+	return out, nil
+}
+
 // SetStatus writes an intermediate status. A completed row is never moved back.
 func (s *Store) SetStatus(ctx context.Context, id int64, status string) error {
 	_, err := s.db.ExecContext(ctx,

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 
@@ -92,6 +93,53 @@ func TestNotFound(t *testing.T) {
 	}
 	if _, err := s.Enrolled(context.Background(), 999999999999); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+}
+
+// Statuses answers for every id that has a row, leaves out those that have none,
+// and reads more ids than one query names in batches.
+func TestStatuses(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	want := map[int64]string{}
+	for _, st := range []string{StatusPending, StatusDownloading, StatusCompleted, StatusFailed} {
+		id := newTask(t, s, true)
+		s.db.MustExec("UPDATE download_tasks SET status = ? WHERE id = ?", st, id)
+		want[id] = st
+	}
+	var some []int64
+	for id := range want {
+		some = append(some, id)
+	}
+	// Ids with no row (this test's database holds only the four above), enough
+	// of them that the rows come after the first batch.
+	missing := some[0] + 1_000_000
+	many := make([]int64, 0, 2*statusesBatch+len(some))
+	for i := range 2 * statusesBatch {
+		many = append(many, missing+int64(i))
+	}
+	many = append(many, some...)
+
+	cases := []struct {
+		name string
+		ids  []int64
+		want map[int64]string
+	}{
+		{"none", nil, map[int64]string{}},
+		{"rows and a missing one", append([]int64{missing}, some...), want},
+		{"an id twice", []int64{some[0], some[0]}, map[int64]string{some[0]: want[some[0]]}},
+		{"more than a batch", many, want},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := s.Statuses(ctx, c.ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, c.want) {
+				t.Fatalf("Statuses = %v, want %v", got, c.want)
+			}
+		})
 	}
 }
 

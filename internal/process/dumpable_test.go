@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,7 +29,7 @@ func guardChild(mode string, args []string) int {
 			}
 		}
 		exe, _ := os.Executable()
-		cmd := exec.Command(exe, strconv.Itoa(os.Getpid()))
+		cmd := exec.CommandContext(context.Background(), exe, strconv.Itoa(os.Getpid()))
 		cmd.Env = []string{childEnv + "=peek", raceEnv}
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -62,7 +63,7 @@ func TestNonDumpable(t *testing.T) {
 		{"protect", "environ: false false\nmem: false\n"},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
-			cmd := exec.Command(exe, c.mode)
+			cmd := exec.CommandContext(t.Context(), exe, c.mode)
 			cmd.Env = []string{childEnv + "=guard", raceEnv, guardSecret}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 			out, err := cmd.CombinedOutput()

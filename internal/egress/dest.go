@@ -17,7 +17,7 @@ import (
 // connections go to addrs only, never to the name again.
 type dest struct {
 	hostport string       // as the client named it
-	port     uint16       //
+	port     uint16       // the port to dial on each address
 	addrs    []netip.Addr // the allowed addresses, in the resolver's order
 }
 

@@ -5,6 +5,12 @@
 // the very address it checked, so neither a redirect to http://localhost/ nor a
 // DNS answer that changes between check and connect reaches an internal service.
 //
+// Each request resolves its destination once. A name whose addresses are all
+// forbidden is refused (403 to the client, with the reason, and OnRefuse); of a
+// name with some addresses allowed and some forbidden, only the allowed ones are
+// dialed. The dialer checks the address of every socket once more before it
+// connects, whatever led to the dial.
+//
 // It forwards plain HTTP requests in absolute form (GET http://host/path) and
 // tunnels CONNECT host:port (HTTPS). One Proxy serves one task: Start it, give
 // the child Env(p.URL()) and the proxy URL, Close it when the child has ended.

@@ -48,7 +48,8 @@ type Params struct {
 	OnRefuse func(hostport string, addr netip.Addr, reason string)
 	// Log receives debug lines for each request and refusal; nil is a no-op.
 	Log *zap.Logger
-	// Listen is the proxy's listening address; empty is DefaultListen.
+	// Listen is the proxy's listening address; empty is DefaultListen. Keep
+	// it on loopback: the proxy asks its clients for no credentials.
 	Listen string
 	// DialTimeout bounds resolving and connecting to a destination.
 	DialTimeout time.Duration
@@ -108,9 +109,9 @@ type Proxy struct {
 	tr     *http.Transport
 	dialer *net.Dialer
 	cancel context.CancelFunc // cancels every request's context
-	stop   func() bool        // stops the context.AfterFunc of Start
 
 	mu       sync.Mutex
+	stop     func() bool // stops the context.AfterFunc of Start
 	closed   bool
 	tunnels  map[net.Conn]struct{} // both ends of every open tunnel
 	handlers sync.WaitGroup        // requests being served, tunnels included
@@ -147,7 +148,10 @@ func Start(ctx context.Context, params Params) (*Proxy, error) {
 		ErrorLog:          zap.NewStdLog(params.Log.Named("http")),
 	}
 	go p.serve()
-	p.stop = context.AfterFunc(ctx, func() { _ = p.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = p.Close() })
+	p.mu.Lock()
+	p.stop = stop // nil until here: a Close that ran already needs no stop
+	p.mu.Unlock()
 	return p, nil
 }
 
@@ -170,7 +174,7 @@ func (p *Proxy) URL() string { return "http://" + p.Addr() }
 // did. Calling it again waits the same way and returns the same.
 func (p *Proxy) Close() error {
 	p.mu.Lock()
-	already := p.closed
+	already, stop := p.closed, p.stop
 	p.closed = true
 	conns := make([]net.Conn, 0, len(p.tunnels))
 	for c := range p.tunnels {
@@ -178,7 +182,9 @@ func (p *Proxy) Close() error {
 	}
 	p.mu.Unlock()
 	if !already {
-		p.stop()
+		if stop != nil {
+			stop()
+		}
 		p.cancel()
 		_ = p.srv.Close() // the listener and every connection not hijacked
 		for _, c := range conns {

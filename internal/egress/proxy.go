@@ -46,7 +46,8 @@ type Params struct {
 	// the forbidden address it resolved to, reason why it is forbidden
 	// ("loopback", "cloud metadata", ...). Nil: refusals are only logged.
 	OnRefuse func(hostport string, addr netip.Addr, reason string)
-	// Log receives debug lines for each request and refusal; nil is a no-op.
+	// Log gets a debug line for each request and an info line for each
+	// refusal (and for addresses of a name left undialed); nil is a no-op.
 	Log *zap.Logger
 	// Listen is the proxy's listening address; empty is DefaultListen. Keep
 	// it on loopback: the proxy asks its clients for no credentials.

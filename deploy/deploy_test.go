@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -148,6 +149,37 @@ func TestSystemdUnitSettings(t *testing.T) {
 	}
 	if wd, err := time.ParseDuration(strings.Join(u["WatchdogSec"], "")); err != nil || wd < 30*time.Second {
 		t.Errorf("WatchdogSec=%v (%v): set, and long enough for a busy host", u["WatchdogSec"], err)
+	}
+}
+
+// The unit's IP filter walls off the metadata services and link-local and
+// multicast ranges, but not loopback or the LAN, where the operator's Redis,
+// MySQL, webhook receiver and DNS resolver may be.
+func TestSystemdUnitIPAddressDeny(t *testing.T) {
+	u := unit(t)
+	if allow := u["IPAddressAllow"]; len(allow) > 0 {
+		t.Errorf("IPAddressAllow=%v: the unit allows nothing more by default (a drop-in may)", allow)
+	}
+	var deny []netip.Prefix
+	for _, field := range strings.Fields(strings.Join(u["IPAddressDeny"], " ")) {
+		p, err := netip.ParsePrefix(field)
+		if err != nil {
+			t.Fatalf("IPAddressDeny: %q is not a prefix: %v", field, err)
+		}
+		deny = append(deny, p)
+	}
+	denied := func(a string) bool {
+		return slices.ContainsFunc(deny, func(p netip.Prefix) bool { return p.Contains(netip.MustParseAddr(a)) })
+	}
+	for _, a := range []string{"169.254.169.254", "169.254.1.1", "100.100.100.200", "fd00:ec2::254", "fe80::1", "224.0.0.251", "ff02::1"} {
+		if !denied(a) {
+			t.Errorf("IPAddressDeny lets %s through", a)
+		}
+	}
+	for _, a := range []string{"127.0.0.1", "127.0.0.53", "::1", "10.1.2.3", "172.16.0.5", "192.168.1.10", "fd12::5", "8.8.8.8", "2606:4700::1111"} {
+		if denied(a) {
+			t.Errorf("IPAddressDeny blocks %s (Redis, MySQL, DNS or the course site may be there)", a)
+		}
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/coursedl/worker/internal/download"
 	"github.com/coursedl/worker/internal/process"
 )
@@ -30,6 +32,9 @@ type Uploader struct {
 	Timeout     time.Duration // of the move
 	Env         []string      // extra environment, NAME=value each
 	KillGrace   time.Duration
+	Log         *zap.Logger // may be nil
+
+	kind destKind // whether Dest is on Google Drive, learned by Prepare
 }
 
 // Request says what to upload.
@@ -87,21 +92,10 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 		return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, download.Kind(fi.Mode()))
 	}
 	res := Result{Dest: fill(u.Dest, req, segment)}
-	args := u.common()
-	args = append(args, "move", req.Source, res.Dest,
-		"--use-json-log", "--stats", "1s", "-v",
-		"--delete-empty-src-dirs", "--create-empty-src-dirs")
-	move, err := process.Run(ctx, process.Spec{
-		Path:      u.Rclone,
-		Args:      args,
-		Env:       u.env(),
-		Timeout:   u.Timeout,
-		KillGrace: u.KillGrace,
-		OnLine:    onLine,
-	})
-	res.Ran = move.Duration
+	ran, err := u.move(ctx, req.Source, res.Dest, onLine)
+	res.Ran = ran
 	if err != nil {
-		return res, &Error{Op: "move", ExitCode: exitCode(err), Err: err}
+		return res, err
 	}
 	link, ran, err := u.link(ctx, res.Dest, onLine)
 	res.Ran += ran
@@ -116,6 +110,30 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 		return res, errors.New("no link: upload.link is off and upload.url_template is empty")
 	}
 	return res, nil
+}
+
+// move runs `rclone move` of source to dest and returns how long it ran. The
+// move deletes each source file once it is uploaded: after a failure, what is
+// left in source is what still has to go.
+func (u *Uploader) move(ctx context.Context, source, dest string, onLine func(process.Stream, []byte)) (time.Duration, error) {
+	args := append(u.common(), "move", source, dest,
+		"--use-json-log", "--stats", "1s", "-v",
+		"--delete-empty-src-dirs", "--create-empty-src-dirs")
+	if u.Prepare(ctx) {
+		args = append(args, driveStopOnUploadLimit)
+	}
+	run, err := process.Run(ctx, process.Spec{
+		Path:      u.Rclone,
+		Args:      args,
+		Env:       u.env(),
+		Timeout:   u.Timeout,
+		KillGrace: u.KillGrace,
+		OnLine:    onLine,
+	})
+	if err != nil {
+		return run.Duration, &Error{Op: "move", ExitCode: exitCode(err), Err: err}
+	}
+	return run.Duration, nil
 }
 
 // link asks rclone for a shareable URL of dest; "" when link is off. It also

@@ -52,21 +52,42 @@ type Result struct {
 	Ran  time.Duration // how long rclone ran, the move and the link together
 }
 
-// Error is a failed rclone run, classified by exit code.
+// Error is a failed rclone run, classified by exit code, or by the quota or rate
+// limit the destination reported.
 type Error struct {
 	Op       string // "move" or "link"
 	ExitCode int
-	Err      error
+	// Limit is the reason the destination gave for a quota or rate limit
+	// ("uploadLimitExceeded", "userRateLimitExceeded", "storageQuotaExceeded"
+	// or "rateLimitExceeded"), empty for any other failure.
+	Limit string
+	Err   error
 }
 
-func (e *Error) Error() string { return "rclone " + e.Op + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	msg := "rclone " + e.Op + ": " + e.Err.Error()
+	if e.Limit != "" {
+		msg += " (upload quota: " + e.Limit + ")"
+	}
+	return msg
+}
+
 func (e *Error) Unwrap() error { return e.Err }
+
+// Quota reports whether the destination refused the upload for a quota or rate
+// limit: a failure neither temporary (another attempt soon would meet the same
+// limit) nor permanent (the limit passes).
+func (e *Error) Quota() bool { return e.Limit != "" }
 
 // Temporary reports whether trying again later may succeed. rclone documents exit
 // code 5 as a temporary error and 7 as fatal; 1 and 2 are "usage error" and "other
 // error" (their meaning swapped after 1.60, so neither is trusted to mean usage).
-// A time-out is temporary too; 3, 4, 7, 8 and 9 are not.
+// A time-out is temporary too; 3, 4, 7, 8 and 9 are not. A quota error is not
+// temporary, whatever the exit code: see Quota.
 func (e *Error) Temporary() bool {
+	if e.Quota() {
+		return false
+	}
 	var pe *process.ExitError
 	if errors.As(e.Err, &pe) && (pe.TimedOut || pe.Signal != 0) {
 		return true
@@ -115,6 +136,12 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 // move runs `rclone move` of source to dest and returns how long it ran. The
 // move deletes each source file once it is uploaded: after a failure, what is
 // left in source is what still has to go.
+//
+// A move that exits non-zero by itself after rclone logged a quota marker is
+// a quota error, whatever the code: with --drive-stop-on-upload-limit Drive's
+// daily limit is a fatal error (7), without it rclone retries and ends with
+// another code. Only the move is classified so: after it, the files are gone
+// from the source, and a link that fails for a rate limit fails as before.
 func (u *Uploader) move(ctx context.Context, source, dest string, onLine func(process.Stream, []byte)) (time.Duration, error) {
 	args := append(u.common(), "move", source, dest,
 		"--use-json-log", "--stats", "1s", "-v",
@@ -122,18 +149,23 @@ func (u *Uploader) move(ctx context.Context, source, dest string, onLine func(pr
 	if u.Prepare(ctx) {
 		args = append(args, driveStopOnUploadLimit)
 	}
+	var scan quotaScan
 	run, err := process.Run(ctx, process.Spec{
 		Path:      u.Rclone,
 		Args:      args,
 		Env:       u.env(),
 		Timeout:   u.Timeout,
 		KillGrace: u.KillGrace,
-		OnLine:    onLine,
+		OnLine:    scan.wrap(onLine),
 	})
-	if err != nil {
-		return run.Duration, &Error{Op: "move", ExitCode: exitCode(err), Err: err}
+	if err == nil {
+		return run.Duration, nil
 	}
-	return run.Duration, nil
+	e := &Error{Op: "move", ExitCode: exitCode(err), Err: err}
+	if exitedNonZero(err) {
+		e.Limit = scan.limit
+	}
+	return run.Duration, e
 }
 
 // link asks rclone for a shareable URL of dest; "" when link is off. It also

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -127,5 +128,83 @@ func TestIsQuota(t *testing.T) {
 		if IsQuota(err) {
 			t.Errorf("IsQuota(%v)", err)
 		}
+	}
+}
+
+// After a quota error the gate refuses uploads without running rclone until
+// Wait has passed, then lets them through.
+func TestGate(t *testing.T) {
+	fake := newFakeRclone(t)
+	log := filepath.Join(t.TempDir(), "log")
+	mustWrite(t, log, driveError("storageQuotaExceeded")+"\n")
+	u, src := quotaUploader(t, fake, log, 7)
+	t0 := time.Date(2026, 11, 28, 22, 0, 0, 0, time.UTC)
+	now := t0
+	u.Quota = Gate{Wait: time.Hour, Now: func() time.Time { return now }}
+	upload := func() error {
+		t.Helper()
+		_, err := u.Upload(context.Background(), Request{TaskID: 1, Source: src, Folder: "x"}, nil)
+		return err
+	}
+	var ue *Error
+	if err := upload(); !IsQuota(err) || !errors.As(err, &ue) || !ue.Until.Equal(t0.Add(time.Hour)) || ue.ExitCode != 7 {
+		t.Fatalf("first upload: %v; want rclone's quota error, until %s", err, t0.Add(time.Hour))
+	}
+	if got := u.Quota.Until(); !got.Equal(t0.Add(time.Hour)) {
+		t.Errorf("Until = %s, want %s", got, t0.Add(time.Hour))
+	}
+	for _, at := range []time.Duration{0, time.Minute, time.Hour - time.Nanosecond} {
+		now = t0.Add(at)
+		err := upload()
+		if !IsQuota(err) || !errors.Is(err, ErrQuotaWait) || !errors.As(err, &ue) ||
+			ue.Limit != "storageQuotaExceeded" || !ue.Until.Equal(t0.Add(time.Hour)) || ue.Temporary() {
+			t.Fatalf("upload %s later: %v; want the gate's quota error", at, err)
+		}
+	}
+	if n := len(fake.ran(t, "move")); n != 1 {
+		t.Fatalf("rclone move ran %d times while the gate was closed, want once", n)
+	}
+	now = t0.Add(time.Hour)
+	if got := u.Quota.Until(); !got.IsZero() {
+		t.Errorf("Until = %s once the wait is over, want zero", got)
+	}
+	if err := os.Remove(log); err != nil { // the fake runs the real rclone now
+		t.Fatal(err)
+	}
+	if err := upload(); err != nil {
+		t.Fatalf("upload after the wait: %v", err)
+	}
+	if n := len(fake.ran(t, "move")); n != 2 {
+		t.Fatalf("rclone move ran %d times, want twice", n)
+	}
+}
+
+// The zero Gate is open and waits DefaultQuotaWait; a later quota error never
+// shortens the wait; it is safe for concurrent use.
+func TestGateConcurrent(t *testing.T) {
+	t0 := time.Now()
+	var g Gate
+	if !g.Until().IsZero() || g.refuse() != nil {
+		t.Fatal("the zero Gate is closed")
+	}
+	if until := g.trip("rateLimitExceeded"); until.Before(t0.Add(DefaultQuotaWait)) {
+		t.Fatalf("trip: until %s, want %s from now", until, DefaultQuotaWait)
+	}
+	g.Wait = time.Minute
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				g.trip("userRateLimitExceeded")
+				if g.refuse() == nil || g.Until().IsZero() {
+					t.Error("the gate opened")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if until := g.Until(); until.Before(t0.Add(DefaultQuotaWait)) {
+		t.Errorf("a shorter wait moved Until to %s", until)
 	}
 }

@@ -33,6 +33,9 @@ type Uploader struct {
 	Env         []string      // extra environment, NAME=value each
 	KillGrace   time.Duration
 	Log         *zap.Logger // may be nil
+	// Quota holds this host's uploads back after a quota error; its Wait is
+	// upload.quota_wait. Until tells until when, e.g. for /readyz.
+	Quota Gate
 
 	kind destKind // whether Dest is on Google Drive, learned by Prepare
 }
@@ -61,13 +64,16 @@ type Error struct {
 	// ("uploadLimitExceeded", "userRateLimitExceeded", "storageQuotaExceeded"
 	// or "rateLimitExceeded"), empty for any other failure.
 	Limit string
+	// Until is when uploads may run again, set with Limit: the host's Gate
+	// opens then.
+	Until time.Time
 	Err   error
 }
 
 func (e *Error) Error() string {
 	msg := "rclone " + e.Op + ": " + e.Err.Error()
 	if e.Limit != "" {
-		msg += " (upload quota: " + e.Limit + ")"
+		msg += " (upload quota: " + e.Limit + "; uploads wait until " + e.Until.UTC().Format(time.RFC3339) + ")"
 	}
 	return msg
 }
@@ -106,14 +112,20 @@ func (e *Error) Temporary() bool {
 // worker's rights and may have left anything in the task's folder, and rclone
 // would otherwise move the files of wherever the link points. Inside it, rclone
 // runs without -L/--copy-links, so symlinks are skipped, never followed.
+//
+// While u.Quota is closed, Upload returns a quota error (IsQuota) at once,
+// without running rclone; a move refused for a quota closes it.
 func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.Stream, []byte)) (Result, error) {
 	if fi, err := os.Lstat(req.Source); err != nil {
 		return Result{}, fmt.Errorf("upload task %d: source: %w", req.TaskID, err)
 	} else if !fi.IsDir() {
 		return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, download.Kind(fi.Mode()))
 	}
+	if err := u.Quota.refuse(); err != nil {
+		return Result{}, err
+	}
 	res := Result{Dest: fill(u.Dest, req, segment)}
-	ran, err := u.move(ctx, req.Source, res.Dest, onLine)
+	ran, err := u.move(ctx, req.TaskID, req.Source, res.Dest, onLine)
 	res.Ran = ran
 	if err != nil {
 		return res, err
@@ -140,9 +152,10 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 // A move that exits non-zero by itself after rclone logged a quota marker is
 // a quota error, whatever the code: with --drive-stop-on-upload-limit Drive's
 // daily limit is a fatal error (7), without it rclone retries and ends with
-// another code. Only the move is classified so: after it, the files are gone
-// from the source, and a link that fails for a rate limit fails as before.
-func (u *Uploader) move(ctx context.Context, source, dest string, onLine func(process.Stream, []byte)) (time.Duration, error) {
+// another code. Such an error closes the Quota gate. Only the move is
+// classified so: after it, the files are gone from the source, and a link that
+// fails for a rate limit fails as before.
+func (u *Uploader) move(ctx context.Context, id int64, source, dest string, onLine func(process.Stream, []byte)) (time.Duration, error) {
 	args := append(u.common(), "move", source, dest,
 		"--use-json-log", "--stats", "1s", "-v",
 		"--delete-empty-src-dirs", "--create-empty-src-dirs")
@@ -162,8 +175,10 @@ func (u *Uploader) move(ctx context.Context, source, dest string, onLine func(pr
 		return run.Duration, nil
 	}
 	e := &Error{Op: "move", ExitCode: exitCode(err), Err: err}
-	if exitedNonZero(err) {
-		e.Limit = scan.limit
+	if exitedNonZero(err) && scan.limit != "" {
+		e.Limit, e.Until = scan.limit, u.Quota.trip(scan.limit)
+		u.log().Warn("the destination reported a quota; uploads on this host wait",
+			zap.Int64("task_id", id), zap.String("limit", scan.limit), zap.Time("until", e.Until))
 	}
 	return run.Duration, e
 }

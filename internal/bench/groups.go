@@ -113,8 +113,10 @@ func (b *Bench) overheadFigures(ctx context.Context, w *workerProc, hook *hookSe
 func (b *Bench) pipelineFigures(ctx context.Context, w *workerProc, hook *hookServer, command []string, rounds, perRound int) error {
 	fl := &floor{
 		download: download.Runner{Command: command},
-		upload:   upload.Uploader{Rclone: "rclone", Config: filepath.Join(w.dir, "rclone.conf"), URLTemplate: "https://drive.example/{task_id}/{folder}"},
-		dir:      b.dir,
+		upload: func(dest string) *upload.Uploader {
+			return &upload.Uploader{Rclone: "rclone", Config: filepath.Join(w.dir, "rclone.conf"), Dest: dest, URLTemplate: "https://drive.example/{task_id}/{folder}"}
+		},
+		dir: b.dir,
 	}
 	var floors, pipes []float64
 	for i := range rounds {

@@ -151,7 +151,7 @@ func (b *Bench) pipelinePass(ctx context.Context, w *workerProc, hook *hookServe
 // upload.Uploader, taskConcurrency at a time, and nothing else.
 type floor struct {
 	download download.Runner
-	upload   upload.Uploader // Dest is set per pass
+	upload   func(dest string) *upload.Uploader // a new one per pass, to its own Dest
 	dir      string
 }
 
@@ -162,8 +162,8 @@ func (f *floor) pass(ctx context.Context, n int) (float64, error) {
 		return 0, err
 	}
 	defer func() { _ = os.RemoveAll(base) }() // inside the scratch folder, which Run removes too
-	up := f.upload
-	up.Dest = "local:" + filepath.Join(base, "drive") + "/{task_id}/{folder}"
+	up := f.upload("local:" + filepath.Join(base, "drive") + "/{task_id}/{folder}")
+	up.Prepare(ctx) // once per process in the worker: not part of the pairs timed
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(taskConcurrency)
 	start := time.Now()

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/coursedl/worker/internal/download"
 	"github.com/coursedl/worker/internal/process"
 )
@@ -30,6 +32,12 @@ type Uploader struct {
 	Timeout     time.Duration // of the move
 	Env         []string      // extra environment, NAME=value each
 	KillGrace   time.Duration
+	Log         *zap.Logger // may be nil
+	// Quota holds this host's uploads back after a quota error; its Wait is
+	// upload.quota_wait. Until tells until when, e.g. for /readyz.
+	Quota Gate
+
+	kind destKind // whether Dest is on Google Drive, learned by Prepare
 }
 
 // Request says what to upload.
@@ -47,21 +55,45 @@ type Result struct {
 	Ran  time.Duration // how long rclone ran, the move and the link together
 }
 
-// Error is a failed rclone run, classified by exit code.
+// Error is a failed rclone run, classified by exit code, or by the quota or rate
+// limit the destination reported.
 type Error struct {
 	Op       string // "move" or "link"
 	ExitCode int
-	Err      error
+	// Limit is the reason the destination gave for a quota or rate limit
+	// ("uploadLimitExceeded", "userRateLimitExceeded", "storageQuotaExceeded"
+	// or "rateLimitExceeded"), empty for any other failure.
+	Limit string
+	// Until is when uploads may run again, set with Limit: the host's Gate
+	// opens then.
+	Until time.Time
+	Err   error
 }
 
-func (e *Error) Error() string { return "rclone " + e.Op + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	msg := "rclone " + e.Op + ": " + e.Err.Error()
+	if e.Limit != "" {
+		msg += " (upload quota: " + e.Limit + "; uploads wait until " + e.Until.UTC().Format(time.RFC3339) + ")"
+	}
+	return msg
+}
+
 func (e *Error) Unwrap() error { return e.Err }
+
+// Quota reports whether the destination refused the upload for a quota or rate
+// limit: a failure neither temporary (another attempt soon would meet the same
+// limit) nor permanent (the limit passes).
+func (e *Error) Quota() bool { return e.Limit != "" }
 
 // Temporary reports whether trying again later may succeed. rclone documents exit
 // code 5 as a temporary error and 7 as fatal; 1 and 2 are "usage error" and "other
 // error" (their meaning swapped after 1.60, so neither is trusted to mean usage).
-// A time-out is temporary too; 3, 4, 7, 8 and 9 are not.
+// A time-out is temporary too; 3, 4, 7, 8 and 9 are not. A quota error is not
+// temporary, whatever the exit code: see Quota.
 func (e *Error) Temporary() bool {
+	if e.Quota() {
+		return false
+	}
 	var pe *process.ExitError
 	if errors.As(e.Err, &pe) && (pe.TimedOut || pe.Signal != 0) {
 		return true
@@ -80,28 +112,23 @@ func (e *Error) Temporary() bool {
 // worker's rights and may have left anything in the task's folder, and rclone
 // would otherwise move the files of wherever the link points. Inside it, rclone
 // runs without -L/--copy-links, so symlinks are skipped, never followed.
+//
+// While u.Quota is closed, Upload returns a quota error (IsQuota) at once,
+// without running rclone; a move refused for a quota closes it.
 func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.Stream, []byte)) (Result, error) {
 	if fi, err := os.Lstat(req.Source); err != nil {
 		return Result{}, fmt.Errorf("upload task %d: source: %w", req.TaskID, err)
 	} else if !fi.IsDir() {
 		return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, download.Kind(fi.Mode()))
 	}
+	if err := u.Quota.refuse(); err != nil {
+		return Result{}, err
+	}
 	res := Result{Dest: fill(u.Dest, req, segment)}
-	args := u.common()
-	args = append(args, "move", req.Source, res.Dest,
-		"--use-json-log", "--stats", "1s", "-v",
-		"--delete-empty-src-dirs", "--create-empty-src-dirs")
-	move, err := process.Run(ctx, process.Spec{
-		Path:      u.Rclone,
-		Args:      args,
-		Env:       u.env(),
-		Timeout:   u.Timeout,
-		KillGrace: u.KillGrace,
-		OnLine:    onLine,
-	})
-	res.Ran = move.Duration
+	ran, err := u.move(ctx, req.TaskID, req.Source, res.Dest, onLine)
+	res.Ran = ran
 	if err != nil {
-		return res, &Error{Op: "move", ExitCode: exitCode(err), Err: err}
+		return res, err
 	}
 	link, ran, err := u.link(ctx, res.Dest, onLine)
 	res.Ran += ran
@@ -116,6 +143,44 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 		return res, errors.New("no link: upload.link is off and upload.url_template is empty")
 	}
 	return res, nil
+}
+
+// move runs `rclone move` of source to dest and returns how long it ran. The
+// move deletes each source file once it is uploaded: after a failure, what is
+// left in source is what still has to go.
+//
+// A move that exits non-zero by itself after rclone logged a quota marker is
+// a quota error, whatever the code: with --drive-stop-on-upload-limit Drive's
+// daily limit is a fatal error (7), without it rclone retries and ends with
+// another code. Such an error closes the Quota gate. Only the move is
+// classified so: after it, the files are gone from the source, and a link that
+// fails for a rate limit fails as before.
+func (u *Uploader) move(ctx context.Context, id int64, source, dest string, onLine func(process.Stream, []byte)) (time.Duration, error) {
+	args := append(u.common(), "move", source, dest,
+		"--use-json-log", "--stats", "1s", "-v",
+		"--delete-empty-src-dirs", "--create-empty-src-dirs")
+	if u.Prepare(ctx) {
+		args = append(args, driveStopOnUploadLimit)
+	}
+	var scan quotaScan
+	run, err := process.Run(ctx, process.Spec{
+		Path:      u.Rclone,
+		Args:      args,
+		Env:       u.env(),
+		Timeout:   u.Timeout,
+		KillGrace: u.KillGrace,
+		OnLine:    scan.wrap(onLine),
+	})
+	if err == nil {
+		return run.Duration, nil
+	}
+	e := &Error{Op: "move", ExitCode: exitCode(err), Err: err}
+	if exitedNonZero(err) && scan.limit != "" {
+		e.Limit, e.Until = scan.limit, u.Quota.trip(scan.limit)
+		u.log().Warn("the destination reported a quota; uploads on this host wait",
+			zap.Int64("task_id", id), zap.String("limit", scan.limit), zap.Time("until", e.Until))
+	}
+	return run.Duration, e
 }
 
 // link asks rclone for a shareable URL of dest; "" when link is off. It also

@@ -303,8 +303,8 @@ func TestRcloneEnvironment(t *testing.T) {
 	if got := slices.Sorted(maps.Keys(names)); !slices.Equal(got, want) {
 		t.Errorf("rclone's environment holds %q, want %q", got, want)
 	}
-	if names["PATH"] != 2 { // move and link
-		t.Errorf("the wrapper ran %d times, want 2 (move and link)", names["PATH"])
+	if names["PATH"] != 3 { // listremotes (is the remote Drive?), move and link
+		t.Errorf("the wrapper ran %d times, want 3 (listremotes, move and link)", names["PATH"])
 	}
 }
 

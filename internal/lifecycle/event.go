@@ -32,6 +32,10 @@ const (
 	TaskFailed      = "TASK_FAILED"
 	TaskRetry       = "TASK_RETRY"
 	TaskRecovered   = "TASK_RECOVERED"
+	TaskReconciled  = "TASK_RECONCILED"
+	TaskDeferred    = "TASK_DEFERRED"
+	IntakePaused    = "INTAKE_PAUSED"
+	IntakeResumed   = "INTAKE_RESUMED"
 )
 
 // Field is one "[Key: value]" of a line, written in the order given.

@@ -146,6 +146,12 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Register adds a collector, such as Depths, to the registry.
 func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
 
+// GaugeFunc registers a gauge coursedl_<name> whose value f gives at each
+// scrape (the staging disk's free bytes, whether intake is paused).
+func (m *Metrics) GaugeFunc(name, help string, f func() float64) error {
+	return m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, f))
+}
+
 // TaskStarted counts a job handed to the pipeline.
 func (m *Metrics) TaskStarted() {
 	if m == nil {

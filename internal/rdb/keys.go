@@ -58,3 +58,10 @@ func LockKey(taskID int64) string { return LockPrefix + itoa(taskID) }
 func OutboxEventKey(id string) string { return OutboxEventPrefix + id }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// IntakeKey is a hash of the pauses of intake: "*" (every worker) or a worker
+// id -> why. A worker fetches no job while either its own field or "*" is set.
+const IntakeKey = "dl:intake:paused"
+
+// AllWorkers names every worker in IntakeKey.
+const AllWorkers = "*"

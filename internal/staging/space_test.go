@@ -11,30 +11,8 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/coursedl/worker/internal/testutil"
 )
-
-// tmpfs mounts a tmpfs of mib MiB on a fresh directory, unmounted when the test
-// ends. The tests run as root; without the right to mount the test fails, it
-// does not skip.
-func tmpfs(t *testing.T, mib int) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, fmt.Sprintf("size=%dm", mib))
-	if errors.Is(err, unix.EPERM) {
-		t.Fatalf("mount -t tmpfs -o size=%dm tmpfs %s: %v: this test needs root (CAP_SYS_ADMIN) to mount a small filesystem it can fill; run it as root", mib, dir, err)
-	}
-	if err != nil {
-		t.Fatalf("mount -t tmpfs -o size=%dm tmpfs %s: %v", mib, dir, err)
-	}
-	// Registered after TempDir's own clean-up, so it runs before it.
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("umount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 func free(t *testing.T, dir string) uint64 {
 	t.Helper()
@@ -49,7 +27,7 @@ func free(t *testing.T, dir string) uint64 {
 // the floor, names the folder and the figures below it, and reports a statfs
 // failure as itself; a write past the end fails with an error IsNoSpace knows.
 func TestFreeAndSpaceOnASmallTmpfs(t *testing.T) {
-	dir := tmpfs(t, 8)
+	dir := testutil.Tmpfs(t, 8)
 	if got := free(t, dir); got <= 7*MiB || got > 8*MiB {
 		t.Fatalf("Free of an empty 8 MiB tmpfs = %d bytes", got)
 	}

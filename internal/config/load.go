@@ -13,42 +13,56 @@ import (
 // defaults are the contract's defaults, plus the project's own keys. Every key the
 // worker reads is listed, so that viper binds its WORKER_ variable.
 var defaults = map[string]any{
-	"worker.id":                "",
-	"worker.concurrency":       2,
-	"worker.shutdown_grace":    "30s",
-	"retry.max_attempts":       3,
-	"retry.base_delay":         "30s",
-	"redis.addr":               "127.0.0.1:6379",
-	"redis.password":           "",
-	"redis.db":                 0,
-	"redis.queue":              "queue:downloads",
-	"mysql.dsn":                "",
-	"enrollment.poll_interval": "2s",
-	"enrollment.max_wait":      "15s",
-	"download.command":         []string{},
-	"download.timeout":         "2h",
-	"download.staging_dir":     "staging",
-	"download.allowed_hosts":   []string{"www.udemy.com"},
-	"download.env":             []string{},
-	"upload.rclone":            "rclone",
-	"upload.config":            "",
-	"upload.dest":              "",
-	"upload.link":              true,
-	"upload.url_template":      "",
-	"upload.timeout":           "2h",
-	"upload.env":               []string{},
-	"webhook.url":              "",
-	"webhook.secret":           "",
-	"webhook.timeout":          "10s",
-	"webhook.retry_schedule":   []string{"5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h"},
-	"logs.dir":                 "logs",
-	"logs.level":               "info",
-	"logs.format":              "console",
-	"logs.max_size_mb":         100,
-	"logs.max_backups":         10,
-	"logs.max_age_days":        30,
-	"logs.compress":            false,
-	"metrics.listen":           "127.0.0.1:9108",
+	"worker.id":                 "",
+	"worker.concurrency":        2,
+	"worker.shutdown_grace":     "30s",
+	"retry.max_attempts":        3,
+	"retry.base_delay":          "30s",
+	"redis.addr":                "127.0.0.1:6379",
+	"redis.password":            "",
+	"redis.db":                  0,
+	"redis.queue":               "queue:downloads",
+	"redis.sentinel.master":     "",
+	"redis.sentinel.addrs":      []string{},
+	"redis.sentinel.password":   "",
+	"mysql.dsn":                 "",
+	"enrollment.poll_interval":  "2s",
+	"enrollment.max_wait":       "15s",
+	"download.command":          []string{},
+	"download.timeout":          "2h",
+	"download.staging_dir":      "staging",
+	"download.allowed_hosts":    []string{"www.udemy.com"},
+	"download.env":              []string{},
+	"download.min_free_mb":      2048,
+	"download.keep_failed":      "72h",
+	"download.cookies_file":     "",
+	"download.egress_guard":     true,
+	"download.egress_allow":     []string{},
+	"download.breaker_failures": 5,
+	"upload.rclone":             "rclone",
+	"upload.config":             "",
+	"upload.dest":               "",
+	"upload.link":               true,
+	"upload.url_template":       "",
+	"upload.timeout":            "2h",
+	"upload.env":                []string{},
+	"upload.quota_wait":         "1h",
+	"webhook.url":               "",
+	"webhook.secret":            "",
+	"webhook.timeout":           "10s",
+	"webhook.retry_schedule":    []string{"5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h"},
+	"logs.dir":                  "logs",
+	"logs.level":                "info",
+	"logs.format":               "console",
+	"logs.max_size_mb":          100,
+	"logs.max_backups":          10,
+	"logs.max_age_days":         30,
+	"logs.compress":             false,
+	"metrics.listen":            "127.0.0.1:9108",
+	"reconcile.interval":        "5m",
+	"reconcile.stale_after":     "15m",
+	"console.listen":            "",
+	"console.users":             []string{},
 }
 
 // Keys lists every configuration key, sorted.
@@ -76,9 +90,10 @@ func Load(path string, environ []string) (*Config, error) {
 
 // LoadForTool reads the configuration as Load does, for the operator's tool
 // (workerctl), and validates only the keys such a tool uses: redis.*, mysql.dsn
-// when it is set, and logs.*. A worker's file is accepted whatever its download,
-// upload and webhook keys hold, so the tool runs without the secrets it does not
-// need (webhook.secret). A command that needs MySQL checks that mysql.dsn is set.
+// when it is set, logs.* and console.*. A worker's file is accepted whatever its
+// download, upload and webhook keys hold, so the tool runs without the secrets it
+// does not need (webhook.secret). A command that needs MySQL checks that
+// mysql.dsn is set.
 func LoadForTool(path string, environ []string) (*Config, error) {
 	c, err := decode(path, environ, toolKey)
 	if err != nil {
@@ -90,15 +105,21 @@ func LoadForTool(path string, environ []string) (*Config, error) {
 		c.checkMySQL(&v)
 	}
 	c.checkLogs(&v)
+	c.checkConsole(&v)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// toolKey reports whether LoadForTool looks at key.
+// toolKey reports whether LoadForTool looks at key, or at the section key names.
 func toolKey(key string) bool {
-	return strings.HasPrefix(key, "redis.") || strings.HasPrefix(key, "mysql.") || strings.HasPrefix(key, "logs.")
+	for _, section := range []string{"redis.", "mysql.", "logs.", "console."} {
+		if strings.HasPrefix(key+".", section) {
+			return true
+		}
+	}
+	return false
 }
 
 // decode reads the file and the environment into a Config, with defaults, and

@@ -13,9 +13,10 @@ import (
 
 // reader converts viper's values, collecting one error per bad key.
 type reader struct {
-	v    *viper.Viper
-	only func(key string) bool // keys whose errors count; nil for all
-	errs []error
+	v      *viper.Viper
+	only   func(key string) bool // keys whose errors count; nil for all
+	broken []string              // sections the file gave a value instead of keys: already reported
+	errs   []error
 }
 
 // config converts every key into a Config; errors go to r.errs.
@@ -108,6 +109,11 @@ func (r *reader) upload() Upload {
 func (r *reader) fail(key string, format string, args ...any) {
 	if r.only != nil && !r.only(key) {
 		return
+	}
+	for _, s := range r.broken {
+		if strings.HasPrefix(key, s+".") {
+			return
+		}
 	}
 	r.errs = append(r.errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // defaults are the contract's defaults, plus the project's own keys. Every key the
@@ -92,8 +94,9 @@ func Load(path string, environ []string) (*Config, error) {
 // (workerctl), and validates only the keys such a tool uses: redis.*, mysql.dsn
 // when it is set, logs.* and console.*. A worker's file is accepted whatever its
 // download, upload and webhook keys hold, so the tool runs without the secrets it
-// does not need (webhook.secret). A command that needs MySQL checks that
-// mysql.dsn is set.
+// does not need (webhook.secret); likewise an unknown key is an error only when it
+// is, or is nearest to, a key the tool uses (redis.adr, WORKER_LOGS_LEVL). A
+// command that needs MySQL checks that mysql.dsn is set.
 func LoadForTool(path string, environ []string) (*Config, error) {
 	c, err := decode(path, environ, toolKey)
 	if err != nil {
@@ -123,14 +126,27 @@ func toolKey(key string) bool {
 }
 
 // decode reads the file and the environment into a Config, with defaults, and
-// reports keys whose values have the wrong type (only those for which only
-// returns true, when only is not nil); it does not validate values.
+// reports unknown keys (typos) and keys whose values have the wrong type (only
+// those for which only returns true, when only is not nil); it does not validate
+// values.
 func decode(path string, environ []string, only func(key string) bool) (*Config, error) {
-	v, err := newViper(path, environ)
+	if environ == nil {
+		environ = os.Environ()
+	}
+	env := envMap(environ)
+	v, tree, err := newViper(path, env)
 	if err != nil {
 		return nil, err
 	}
 	r := reader{v: v, only: only}
+	for _, t := range append(fileTypos(tree), envTypos(env)...) {
+		if only == nil || only(t.key) {
+			r.errs = append(r.errs, t.err)
+		}
+		if t.section {
+			r.broken = append(r.broken, t.key)
+		}
+	}
 	c := r.config()
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
@@ -146,29 +162,39 @@ func decode(path string, environ []string, only func(key string) bool) (*Config,
 }
 
 // newViper returns a viper holding the defaults, the file at path (none when path
-// is empty) and the WORKER_ variables of environ (os.Environ() when nil).
-func newViper(path string, environ []string) (*viper.Viper, error) {
+// is empty) and the WORKER_ variables of env, and the file's contents as a tree
+// of maps for fileTypos.
+func newViper(path string, env map[string]string) (*viper.Viper, map[string]any, error) {
 	v := viper.New()
 	for k, d := range defaults {
 		v.SetDefault(k, d)
 	}
+	var tree map[string]any
 	if path != "" {
-		v.SetConfigFile(path)
+		raw, err := os.ReadFile(path) //nolint:gosec // G304: the operator names the file with --config; reading it is the point
+		if err != nil {
+			return nil, nil, fmt.Errorf("config file: %w", err)
+		}
 		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return nil, fmt.Errorf("config file %s: %w", path, err)
+		if err := v.ReadConfig(bytes.NewReader(raw)); err != nil {
+			return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if err := yaml.Unmarshal(raw, &tree); err != nil {
+			return nil, nil, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
-	if environ == nil {
-		environ = os.Environ()
-	}
-	env := envMap(environ)
 	for k := range defaults {
-		if val, ok := env["WORKER_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))]; ok {
+		if val, ok := env[envName(k)]; ok {
 			v.Set(k, val)
 		}
 	}
-	return v, nil
+	return v, tree, nil
+}
+
+// envName is the environment variable that overrides key:
+// download.timeout is WORKER_DOWNLOAD_TIMEOUT.
+func envName(key string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
 func envMap(environ []string) map[string]string {

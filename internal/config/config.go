@@ -4,7 +4,10 @@
 // naming the key at fault; it never logs, and String masks every secret.
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Config is the whole configuration, with the contract's defaults applied.
 type Config struct {
@@ -18,6 +21,8 @@ type Config struct {
 	Webhook    Webhook
 	Logs       Logs
 	Metrics    Metrics
+	Reconcile  Reconcile
+	Console    Console
 }
 
 // Worker holds the keys of one worker process.
@@ -39,6 +44,16 @@ type Redis struct {
 	Password string
 	DB       int
 	Queue    string
+	Sentinel Sentinel
+}
+
+// Sentinel holds redis.sentinel.*: finding Redis through Sentinel (contract
+// section 6). Not used yet: a non-empty Master is refused at start-up until the
+// worker and workerctl connect through Sentinel.
+type Sentinel struct {
+	Master   string   // redis.sentinel.master
+	Addrs    []string // redis.sentinel.addrs, host:port each
+	Password string   // redis.sentinel.password: the Sentinels' own password, a secret
 }
 
 // MySQL holds the go-sql-driver DSN.
@@ -52,13 +67,33 @@ type Enrollment struct {
 	MaxWait      time.Duration
 }
 
-// Download describes the downloader program.
+// Download describes the downloader program and the guards around it.
 type Download struct {
-	Command      []string // argv template with {url}, {dir}, {task_id}
+	Command      []string // argv template with {url}, {dir}, {task_id}, {cookies}, {proxy}
 	Timeout      time.Duration
 	StagingDir   string
 	AllowedHosts []string
 	Env          []string // extra environment for the downloader, NAME=value each
+
+	// MinFreeMB is download.min_free_mb: no task starts while the staging
+	// filesystem has less free space (0 turns the check off).
+	MinFreeMB int
+	// KeepFailed is download.keep_failed: how long a failed task's folder is kept.
+	KeepFailed time.Duration
+	// CookiesFile is download.cookies_file: a path, empty for none. Its contents
+	// are a secret: never read here, never logged; the path may be shown. Load
+	// checks that it is a regular file the worker can open.
+	CookiesFile string
+	// EgressGuard is download.egress_guard: the downloader reaches the network
+	// only through the worker's guard proxy.
+	EgressGuard bool
+	// EgressAllow is download.egress_allow: prefixes the guard lets through all
+	// the same, masked (10.1.2.3/8 is held as 10.0.0.0/8); a bare address is
+	// read as a single-address prefix, /32 or /128.
+	EgressAllow []netip.Prefix
+	// BreakerFailures is download.breaker_failures: that many tasks in a row
+	// failing in the downloader for the same reason pause intake.
+	BreakerFailures int
 }
 
 // Upload describes rclone.
@@ -70,6 +105,9 @@ type Upload struct {
 	URLTemplate string
 	Timeout     time.Duration
 	Env         []string // extra environment for rclone, NAME=value each
+	// QuotaWait is upload.quota_wait: after the destination reports a quota or
+	// rate limit, uploads wait this long.
+	QuotaWait time.Duration
 }
 
 // Webhook describes the web app's endpoint.
@@ -94,4 +132,19 @@ type Logs struct {
 // Metrics describes the HTTP listener for /metrics, /healthz and /readyz.
 type Metrics struct {
 	Listen string // empty turns it off
+}
+
+// Reconcile holds reconcile.* (contract section 6): comparing the database with
+// Redis. Loaded and validated; not used by the worker yet.
+type Reconcile struct {
+	Interval   time.Duration // reconcile.interval
+	StaleAfter time.Duration // reconcile.stale_after
+}
+
+// Console holds console.* (contract section 6): the operator's web console of
+// workerctl web. Loaded and validated so that one file serves the worker and the
+// console; the worker itself does not use them.
+type Console struct {
+	Listen string   // console.listen: empty turns it off
+	Users  []string // console.users: role:name:bcrypt-hash each, a secret
 }

@@ -1,12 +1,16 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -51,6 +55,20 @@ func TestDefaults(t *testing.T) {
 		{"webhook.retry_schedule", c.Webhook.RetrySchedule, []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}},
 		{"logs.dir", c.Logs.Dir, "logs"},
 		{"metrics.listen", c.Metrics.Listen, "127.0.0.1:9108"},
+		{"download.min_free_mb", c.Download.MinFreeMB, 2048},
+		{"download.keep_failed", c.Download.KeepFailed, 72 * time.Hour},
+		{"download.cookies_file", c.Download.CookiesFile, ""},
+		{"download.egress_guard", c.Download.EgressGuard, true},
+		{"download.egress_allow", c.Download.EgressAllow, []netip.Prefix{}},
+		{"download.breaker_failures", c.Download.BreakerFailures, 5},
+		{"upload.quota_wait", c.Upload.QuotaWait, time.Hour},
+		{"redis.sentinel.master", c.Redis.Sentinel.Master, ""},
+		{"redis.sentinel.addrs", c.Redis.Sentinel.Addrs, []string{}},
+		{"redis.sentinel.password", c.Redis.Sentinel.Password, ""},
+		{"reconcile.interval", c.Reconcile.Interval, 5 * time.Minute},
+		{"reconcile.stale_after", c.Reconcile.StaleAfter, 15 * time.Minute},
+		{"console.listen", c.Console.Listen, ""},
+		{"console.users", c.Console.Users, []string{}},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -128,6 +146,27 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"bad host", `WORKER_DOWNLOAD_ALLOWED_HOSTS=["https://www.udemy.com/"]`, "download.allowed_hosts"},
 		{"bad env item", `WORKER_DOWNLOAD_ENV=["NOEQUALS"]`, "download.env"},
 		{"redis db", "WORKER_REDIS_DB=16", "redis.db"},
+		{"negative min free", "WORKER_DOWNLOAD_MIN_FREE_MB=-1", "download.min_free_mb"},
+		{"min free not a number", "WORKER_DOWNLOAD_MIN_FREE_MB=2GB", "download.min_free_mb"},
+		{"zero keep failed", "WORKER_DOWNLOAD_KEEP_FAILED=0s", "download.keep_failed"},
+		{"keep failed in days", "WORKER_DOWNLOAD_KEEP_FAILED=3d", "download.keep_failed"},
+		{"cookies file missing", "WORKER_DOWNLOAD_COOKIES_FILE=/nonexistent/cookies.txt", "download.cookies_file"},
+		{"cookies file a folder", "WORKER_DOWNLOAD_COOKIES_FILE=" + os.TempDir(), "download.cookies_file"},
+		{"cookies placeholder without file", `WORKER_DOWNLOAD_COMMAND=["yt-dlp","--cookies","{cookies}","{url}"]`, "download.command"},
+		{"bad egress guard", "WORKER_DOWNLOAD_EGRESS_GUARD=perhaps", "download.egress_guard"},
+		{"egress allow not a cidr", `WORKER_DOWNLOAD_EGRESS_ALLOW=["localhost"]`, "download.egress_allow"},
+		{"egress allow bad bits", `WORKER_DOWNLOAD_EGRESS_ALLOW=["10.0.0.0/33"]`, "download.egress_allow"},
+		{"egress allow not json", "WORKER_DOWNLOAD_EGRESS_ALLOW=127.0.0.1/32", "download.egress_allow"},
+		{"zero breaker", "WORKER_DOWNLOAD_BREAKER_FAILURES=0", "download.breaker_failures"},
+		{"zero quota wait", "WORKER_UPLOAD_QUOTA_WAIT=0", "upload.quota_wait"},
+		{"negative quota wait", "WORKER_UPLOAD_QUOTA_WAIT=-1h", "upload.quota_wait"},
+		{"sentinel master", "WORKER_REDIS_SENTINEL_MASTER=mymaster", "redis.sentinel.master"},
+		{"sentinel addr", `WORKER_REDIS_SENTINEL_ADDRS=["10.0.0.1"]`, "redis.sentinel.addrs"},
+		{"zero reconcile interval", "WORKER_RECONCILE_INTERVAL=0s", "reconcile.interval"},
+		{"bad stale after", "WORKER_RECONCILE_STALE_AFTER=soon", "reconcile.stale_after"},
+		{"bad console listen", "WORKER_CONSOLE_LISTEN=9109", "console.listen"},
+		{"bad console role", `WORKER_CONSOLE_USERS=["admin:ann:$2a$10$abcdefghijklmnopqrstuuJ3m1Hn0eQ3Jb1d8y7Jq0p3QmYw1o7ZK"]`, "console.users"},
+		{"bad console hash", `WORKER_CONSOLE_USERS=["viewer:ann:plaintext"]`, "console.users"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,24 +217,35 @@ func TestRedacted(t *testing.T) {
 	}
 }
 
-// The example file loads, and names every key the worker reads.
+// The example file loads, and names every key the worker reads, nested as the
+// key's dots say.
 func TestExampleFile(t *testing.T) {
 	path := filepath.Join("..", "..", "configs", "worker.example.yaml")
-	c, err := Load(path, minimal()[:5])
+	env := slices.DeleteFunc(minimal(), func(kv string) bool { return strings.HasPrefix(kv, "WORKER_DOWNLOAD_COMMAND=") })
+	c, err := Load(path, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Download.Command[0] != "yt-dlp" {
+	if c.Download.Command[0] != "yt-dlp" || !slices.Contains(c.Download.Command, "--ignore-config") || !slices.Contains(c.Download.Command, "--no-cache-dir") {
 		t.Errorf("command = %v", c.Download.Command)
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var tree map[string]any
+	if err := yaml.Unmarshal(raw, &tree); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range Keys() {
-		parts := strings.Split(k, ".")
-		if !strings.Contains(string(raw), "\n  "+parts[1]+":") {
-			t.Errorf("example file lacks %s", k)
+		node := any(tree)
+		for _, part := range strings.Split(k, ".") {
+			m, _ := node.(map[string]any)
+			var ok bool
+			if node, ok = m[part]; !ok {
+				t.Errorf("example file lacks %s", k)
+				break
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -12,9 +13,10 @@ import (
 
 // reader converts viper's values, collecting one error per bad key.
 type reader struct {
-	v    *viper.Viper
-	only func(key string) bool // keys whose errors count; nil for all
-	errs []error
+	v      *viper.Viper
+	only   func(key string) bool // keys whose errors count; nil for all
+	broken []string              // sections the file gave a value instead of keys: already reported
+	errs   []error
 }
 
 // config converts every key into a Config; errors go to r.errs.
@@ -26,33 +28,14 @@ func (r *reader) config() *Config {
 			ShutdownGrace: r.duration("worker.shutdown_grace"),
 		},
 		Retry: Retry{MaxAttempts: r.int("retry.max_attempts"), BaseDelay: r.duration("retry.base_delay")},
-		Redis: Redis{
-			Addr:     r.str("redis.addr"),
-			Password: r.str("redis.password"),
-			DB:       r.int("redis.db"),
-			Queue:    r.str("redis.queue"),
-		},
+		Redis: r.redis(),
 		MySQL: MySQL{DSN: r.str("mysql.dsn")},
 		Enrollment: Enrollment{
 			PollInterval: r.duration("enrollment.poll_interval"),
 			MaxWait:      r.duration("enrollment.max_wait"),
 		},
-		Download: Download{
-			Command:      r.strings("download.command"),
-			Timeout:      r.duration("download.timeout"),
-			StagingDir:   r.str("download.staging_dir"),
-			AllowedHosts: r.strings("download.allowed_hosts"),
-			Env:          r.env("download.env"),
-		},
-		Upload: Upload{
-			Rclone:      r.str("upload.rclone"),
-			Config:      r.str("upload.config"),
-			Dest:        r.str("upload.dest"),
-			Link:        r.bool("upload.link"),
-			URLTemplate: r.str("upload.url_template"),
-			Timeout:     r.duration("upload.timeout"),
-			Env:         r.env("upload.env"),
-		},
+		Download: r.download(),
+		Upload:   r.upload(),
 		Webhook: Webhook{
 			URL:           r.str("webhook.url"),
 			Secret:        r.str("webhook.secret"),
@@ -69,12 +52,68 @@ func (r *reader) config() *Config {
 			Compress:   r.bool("logs.compress"),
 		},
 		Metrics: Metrics{Listen: r.str("metrics.listen")},
+		Reconcile: Reconcile{
+			Interval:   r.duration("reconcile.interval"),
+			StaleAfter: r.duration("reconcile.stale_after"),
+		},
+		Console: Console{
+			Listen: r.str("console.listen"),
+			Users:  r.strings("console.users"),
+		},
+	}
+}
+
+func (r *reader) redis() Redis {
+	return Redis{
+		Addr:     r.str("redis.addr"),
+		Password: r.str("redis.password"),
+		DB:       r.int("redis.db"),
+		Queue:    r.str("redis.queue"),
+		Sentinel: Sentinel{
+			Master:   r.str("redis.sentinel.master"),
+			Addrs:    r.strings("redis.sentinel.addrs"),
+			Password: r.str("redis.sentinel.password"),
+		},
+	}
+}
+
+func (r *reader) download() Download {
+	return Download{
+		Command:         r.strings("download.command"),
+		Timeout:         r.duration("download.timeout"),
+		StagingDir:      r.str("download.staging_dir"),
+		AllowedHosts:    r.strings("download.allowed_hosts"),
+		Env:             r.env("download.env"),
+		MinFreeMB:       r.int("download.min_free_mb"),
+		KeepFailed:      r.duration("download.keep_failed"),
+		CookiesFile:     r.str("download.cookies_file"),
+		EgressGuard:     r.bool("download.egress_guard"),
+		EgressAllow:     r.prefixes("download.egress_allow"),
+		BreakerFailures: r.int("download.breaker_failures"),
+	}
+}
+
+func (r *reader) upload() Upload {
+	return Upload{
+		Rclone:      r.str("upload.rclone"),
+		Config:      r.str("upload.config"),
+		Dest:        r.str("upload.dest"),
+		Link:        r.bool("upload.link"),
+		URLTemplate: r.str("upload.url_template"),
+		Timeout:     r.duration("upload.timeout"),
+		Env:         r.env("upload.env"),
+		QuotaWait:   r.duration("upload.quota_wait"),
 	}
 }
 
 func (r *reader) fail(key string, format string, args ...any) {
 	if r.only != nil && !r.only(key) {
 		return
+	}
+	for _, s := range r.broken {
+		if strings.HasPrefix(key, s+".") {
+			return
+		}
 	}
 	r.errs = append(r.errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
 }
@@ -210,6 +249,30 @@ func (r *reader) durations(key string) []time.Duration {
 			return nil
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// prefixes reads a list of CIDR prefixes (10.0.0.0/8, fd00::/8), each masked; a
+// bare address is the prefix of that address alone (/32, or /128 for IPv6).
+func (r *reader) prefixes(key string) []netip.Prefix {
+	items := r.strings(key)
+	out := make([]netip.Prefix, 0, len(items))
+	for _, s := range items {
+		s = strings.TrimSpace(s)
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(s)
+			if aerr != nil || addr.Zone() != "" {
+				r.fail(key, "%q is not a CIDR prefix such as 127.0.0.1/32 or fd00::/8", s)
+				return nil
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
 	}
 	return out
 }

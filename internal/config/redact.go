@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"sort"
@@ -15,15 +16,20 @@ import (
 
 const mask = "***"
 
-// Redacted returns a copy of c with every secret replaced by ***: the Redis password,
-// the DSN's password, the webhook secret, the password of the webhook URL's user
-// info, and the values of download.env and upload.env (they may hold tokens). The
-// rclone config is a path, kept; its contents are never read here.
+// Redacted returns a copy of c with every secret replaced by ***: the Redis and
+// Sentinel passwords, the DSN's password, the webhook secret, the password of the
+// webhook URL's user info, the values of download.env and upload.env (they may
+// hold tokens) and the hashes of console.users. The rclone config and the cookies
+// file are paths, kept; their contents are never read here.
 func (c *Config) Redacted() *Config {
 	r := *c
 	if r.Redis.Password != "" {
 		r.Redis.Password = mask
 	}
+	if r.Redis.Sentinel.Password != "" {
+		r.Redis.Sentinel.Password = mask
+	}
+	r.Console.Users = redactUsers(c.Console.Users)
 	r.MySQL.DSN = RedactDSN(r.MySQL.DSN)
 	r.Webhook.URL = RedactURL(r.Webhook.URL)
 	if r.Webhook.Secret != "" {
@@ -46,21 +52,32 @@ func (c *Config) String() string {
 
 type keyValue struct{ key, value string }
 
-// flatten lists every field of c under its configuration key.
+// flatten lists every field of c under its configuration key; a field that is a
+// struct of this package is a nested section (redis.sentinel.master).
 func (c *Config) flatten() []keyValue {
 	var out []keyValue
-	top := reflect.ValueOf(c).Elem()
-	for i := range top.NumField() {
-		section := top.Field(i)
-		prefix := snake(top.Type().Field(i).Name)
-		for j := range section.NumField() {
-			key := prefix + "." + snake(section.Type().Field(j).Name)
-			out = append(out, keyValue{key, render(section.Field(j).Interface())})
+	var walk func(prefix string, section reflect.Value)
+	walk = func(prefix string, section reflect.Value) {
+		for i := range section.NumField() {
+			key := snake(section.Type().Field(i).Name)
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			f := section.Field(i)
+			if f.Kind() == reflect.Struct && f.Type().PkgPath() == top.PkgPath() {
+				walk(key, f)
+				continue
+			}
+			out = append(out, keyValue{key, render(f.Interface())})
 		}
 	}
+	walk("", reflect.ValueOf(c).Elem())
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
 }
+
+// top is the type of Config, for flatten to tell this package's structs.
+var top = reflect.TypeFor[Config]()
 
 func render(v any) string {
 	switch x := v.(type) {
@@ -76,6 +93,9 @@ func render(v any) string {
 		return x
 	case []string:
 		b, _ := json.Marshal(x)
+		return string(b)
+	case []netip.Prefix:
+		b, _ := json.Marshal(x) // each as its text, 10.0.0.0/8
 		return string(b)
 	default:
 		return fmt.Sprint(x)
@@ -137,6 +157,20 @@ func RedactURL(s string) string {
 	return head + ":" + mask + withUser[len(head):]
 }
 
+// redactUsers keeps role:name of each console.users item and hides its hash; an
+// item without two ':' is hidden whole.
+func redactUsers(users []string) []string {
+	out := make([]string, len(users))
+	for i, u := range users {
+		if role, name, hash := splitUser(u); hash != "" {
+			out[i] = role + ":" + name + ":" + mask
+		} else {
+			out[i] = mask
+		}
+	}
+	return out
+}
+
 func redactEnv(env []string) []string {
 	out := make([]string, len(env))
 	for i, kv := range env {
@@ -155,7 +189,12 @@ func (c *Config) secrets() []string {
 		}
 	}
 	add(c.Redis.Password)
+	add(c.Redis.Sentinel.Password)
 	add(c.Webhook.Secret)
+	for _, u := range c.Console.Users {
+		_, _, hash := splitUser(u)
+		add(hash)
+	}
 	if cfg, err := mysql.ParseDSN(c.MySQL.DSN); err == nil {
 		add(cfg.Passwd)
 	}

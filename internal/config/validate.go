@@ -4,7 +4,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +16,8 @@ import (
 )
 
 // Validate checks every key and returns all problems at once, each naming its key.
+// It looks at the file system for one key: download.cookies_file, when set, must
+// be a regular file this process can open (its contents are not read).
 func (c *Config) Validate() error {
 	var v validation
 	c.checkWorker(&v)
@@ -19,6 +25,8 @@ func (c *Config) Validate() error {
 	c.checkMySQL(&v)
 	c.checkTaskKeys(&v)
 	c.checkLogs(&v)
+	c.checkReconcile(&v)
+	c.checkConsole(&v)
 	return v.err()
 }
 
@@ -65,6 +73,16 @@ func (c *Config) checkRedis(v *validation) {
 	if c.Redis.Queue == "" {
 		v.bad("redis.queue", "is required")
 	}
+	// Read, but not used yet: a worker told to find Redis through Sentinel must
+	// not quietly use redis.addr instead.
+	if c.Redis.Sentinel.Master != "" {
+		v.bad("redis.sentinel.master", "Sentinel is not supported by this version yet; leave it empty and set redis.addr")
+	}
+	for _, a := range c.Redis.Sentinel.Addrs {
+		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
+			v.bad("redis.sentinel.addrs", "%q is not host:port", a)
+		}
+	}
 }
 
 // checkMySQL checks mysql.dsn.
@@ -84,7 +102,10 @@ func (c *Config) checkTaskKeys(v *validation) {
 		v.bad("enrollment.max_wait", "must not be negative, got %s", c.Enrollment.MaxWait)
 	}
 	if len(c.Download.Command) == 0 || strings.TrimSpace(c.Download.Command[0]) == "" {
-		v.bad("download.command", "is required: the downloader's argv as a list, e.g. [yt-dlp, --newline, -P, \"{dir}\", \"{url}\"]")
+		v.bad("download.command", "is required: the downloader's argv as a list, e.g. [yt-dlp, --ignore-config, --no-cache-dir, --newline, -P, \"{dir}\", --, \"{url}\"]")
+	}
+	if c.Download.CookiesFile == "" && slices.ContainsFunc(c.Download.Command, func(arg string) bool { return strings.Contains(arg, "{cookies}") }) {
+		v.bad("download.command", "uses {cookies}, but download.cookies_file is empty")
 	}
 	v.positive("download.timeout", c.Download.Timeout)
 	if c.Download.StagingDir == "" {
@@ -98,6 +119,18 @@ func (c *Config) checkTaskKeys(v *validation) {
 			v.bad("download.allowed_hosts", "%q is not a host name", h)
 		}
 	}
+	if c.Download.MinFreeMB < 0 {
+		v.bad("download.min_free_mb", "must not be negative (0 turns the check off), got %d", c.Download.MinFreeMB)
+	}
+	v.positive("download.keep_failed", c.Download.KeepFailed)
+	if c.Download.CookiesFile != "" {
+		if err := checkReadableFile(c.Download.CookiesFile); err != nil {
+			v.bad("download.cookies_file", "%v", err)
+		}
+	}
+	if c.Download.BreakerFailures < 1 {
+		v.bad("download.breaker_failures", "must be at least 1, got %d", c.Download.BreakerFailures)
+	}
 	if c.Upload.Rclone == "" {
 		v.bad("upload.rclone", "is required")
 	}
@@ -108,6 +141,7 @@ func (c *Config) checkTaskKeys(v *validation) {
 		v.bad("upload.url_template", "is required when upload.link is false")
 	}
 	v.positive("upload.timeout", c.Upload.Timeout)
+	v.positive("upload.quota_wait", c.Upload.QuotaWait)
 	if u, err := url.Parse(c.Webhook.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.bad("webhook.url", "must be an http or https URL, got %q", RedactURL(c.Webhook.URL))
 	}
@@ -145,6 +179,69 @@ func (c *Config) checkLogs(v *validation) {
 	if c.Logs.MaxAgeDays < 0 {
 		v.bad("logs.max_age_days", "must not be negative (0 keeps rotated files whatever their age), got %d", c.Logs.MaxAgeDays)
 	}
+}
+
+// checkReconcile checks reconcile.*.
+func (c *Config) checkReconcile(v *validation) {
+	v.positive("reconcile.interval", c.Reconcile.Interval)
+	v.positive("reconcile.stale_after", c.Reconcile.StaleAfter)
+}
+
+// checkConsole checks console.*. Its errors name a user, never quote a hash.
+func (c *Config) checkConsole(v *validation) {
+	if c.Console.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Console.Listen); err != nil || port == "" {
+			v.bad("console.listen", "must be host:port such as 127.0.0.1:9109, got %q", c.Console.Listen)
+		}
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Console.Users {
+		role, name, hash := splitUser(u)
+		switch {
+		case role != "viewer" && role != "operator":
+			v.bad("console.users", "item %d: must be role:name:bcrypt-hash with role viewer or operator", i+1)
+		case name == "":
+			v.bad("console.users", "item %d: the user name is empty", i+1)
+		case !isBcrypt(hash):
+			v.bad("console.users", "user %q: the hash is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)", name)
+		case seen[name]:
+			v.bad("console.users", "user %q is listed twice", name)
+		}
+		seen[name] = true
+	}
+}
+
+// splitUser splits a console.users item into role, name and hash.
+func splitUser(u string) (role, name, hash string) {
+	parts := strings.SplitN(u, ":", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	return parts[0], parts[1], parts[2]
+}
+
+func isBcrypt(h string) bool {
+	return len(h) == 60 && (strings.HasPrefix(h, "$2a$") || strings.HasPrefix(h, "$2b$") || strings.HasPrefix(h, "$2y$"))
+}
+
+// checkReadableFile checks that path is a regular file this process can open,
+// without reading it.
+func checkReadableFile(path string) error {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s does not exist", path)
+	}
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path) //nolint:gosec // G304: the operator's download.cookies_file, opened to check it, not read
+	if err != nil {
+		return fmt.Errorf("%s cannot be opened for reading: %w", path, errors.Unwrap(err))
+	}
+	return f.Close()
 }
 
 // checkSecret accepts "whsec_" followed by standard base64 of at least 16 bytes. Its

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/coursedl/worker/internal/config"
 	"github.com/coursedl/worker/internal/download"
 	"github.com/coursedl/worker/internal/enroll"
+	"github.com/coursedl/worker/internal/intake"
 	"github.com/coursedl/worker/internal/job"
 	"github.com/coursedl/worker/internal/lifecycle"
 	"github.com/coursedl/worker/internal/metrics"
@@ -32,6 +34,7 @@ import (
 	"github.com/coursedl/worker/internal/queue"
 	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/sdnotify"
+	"github.com/coursedl/worker/internal/staging"
 	"github.com/coursedl/worker/internal/store"
 	"github.com/coursedl/worker/internal/tasklog"
 	"github.com/coursedl/worker/internal/upload"
@@ -46,6 +49,8 @@ type App struct {
 	store     *store.Store
 	lifecycle *lifecycle.Log
 	consumer  *queue.Consumer
+	intake    *intake.Intake
+	janitor   *staging.Janitor
 	heartbeat *queue.Heartbeat
 	recoverer *queue.Recoverer
 	scheduler *queue.Scheduler
@@ -65,7 +70,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			_ = a.Close()
 		}
 	}()
-	staging, err := filepath.Abs(cfg.Download.StagingDir)
+	stagingDir, err := filepath.Abs(cfg.Download.StagingDir)
+	if err == nil {
+		err = os.MkdirAll(stagingDir, 0o750)
+	}
 	if err != nil {
 		return a, fmt.Errorf("download.staging_dir: %w", err)
 	}
@@ -104,23 +112,16 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	}
 	a.closers = append(a.closers, a.lifecycle.Close)
 
-	a.metrics = metrics.New()
-	if err := a.metrics.Register(&metrics.Depths{Redis: a.redis}); err != nil {
+	a.intake = intake.New(intake.Params{
+		Redis:           a.redis,
+		StagingDir:      stagingDir,
+		MinFreeMB:       uint64(cfg.Download.MinFreeMB), //nolint:gosec // G115: validated >= 0
+		BreakerFailures: cfg.Download.BreakerFailures,
+		Lifecycle:       a.lifecycle,
+		Log:             log.Named("intake"),
+	})
+	if err := a.observe(ctx); err != nil {
 		return a, err
-	}
-	if cfg.Metrics.Listen != "" {
-		a.server, err = metrics.NewServer(ctx, metrics.ServerOptions{
-			Addr:    cfg.Metrics.Listen,
-			Metrics: a.metrics,
-			Log:     log.Named("metrics"),
-			Checks: []metrics.Check{
-				{Name: "redis", Probe: a.redis.Ping},
-				{Name: "mysql", Probe: a.store.Ping},
-			},
-		})
-		if err != nil {
-			return a, err // it names metrics.listen
-		}
 	}
 	a.notifier = sdnotify.New(log.Named("systemd"))
 
@@ -134,6 +135,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Log:       log.Named("webhook"),
 	})
 
+	locks := queue.NewLocks(queue.LocksParams{Redis: a.redis, Log: log.Named("lock")})
 	p := &pipeline.Pipeline{
 		Store:    a.store,
 		Enroller: &enroll.Poller{Checker: a.store, Interval: cfg.Enrollment.PollInterval, MaxWait: cfg.Enrollment.MaxWait},
@@ -150,9 +152,11 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			URLTemplate: cfg.Upload.URLTemplate,
 			Timeout:     cfg.Upload.Timeout,
 			Env:         cfg.Upload.Env,
+			Quota:       upload.Gate{Wait: cfg.Upload.QuotaWait},
+			Log:         log.Named("upload"),
 		},
 		Outbox:      a.deliverer,
-		Locks:       taskLocks{queue.NewLocks(queue.LocksParams{Redis: a.redis, Log: log.Named("lock")})},
+		Locks:       taskLocks{locks},
 		MaxAttempts: cfg.Retry.MaxAttempts,
 		BaseDelay:   cfg.Retry.BaseDelay,
 		Progress:    taskProgress{progress.NewPublisher(a.redis, log.Named("progress"))},
@@ -164,10 +168,24 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			Compress:   cfg.Logs.Compress,
 		},
 		AllowedHosts: cfg.Download.AllowedHosts,
-		StagingDir:   staging,
+		StagingDir:   stagingDir,
 		Metrics:      a.metrics,
+		Host:         a.intake,
+		CookiesFile:  cfg.Download.CookiesFile,
 		Log:          log.Named("task"),
 	}
+	if cfg.Download.EgressGuard {
+		p.Egress = egressGuards{allow: cfg.Download.EgressAllow, log: log.Named("egress")}
+	}
+	a.janitor = staging.NewJanitor(staging.JanitorParams{
+		StagingDir: stagingDir,
+		LogsDir:    cfg.Logs.Dir,
+		Rows:       a.store,
+		Running:    locks.Holds,
+		KeepFailed: cfg.Download.KeepFailed,
+		LogMaxAge:  time.Duration(cfg.Logs.MaxAgeDays) * 24 * time.Hour,
+		Log:        log.Named("staging"),
+	})
 	// The blocking fetch waits on a connection of its own, which a stop can cut
 	// short: the wait can then be long, and an idle worker wakes up seldom.
 	a.closers = append(a.closers, a.redis.BlockOn(a.client.Options()).Close)
@@ -185,8 +203,48 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Log:           log.Named("queue"),
 		OnReclaimed:   func(payload string) { a.recovered(payload, cfg.Worker.ID) },
 		OnDelayed:     a.scheduler.Wake,
+		Intake:        a.intake,
 	})
 	return a, nil
+}
+
+// observe makes the metrics, and the server of /metrics, /healthz and /readyz
+// when metrics.listen is set.
+func (a *App) observe(ctx context.Context) error {
+	a.metrics = metrics.New()
+	if err := a.metrics.Register(&metrics.Depths{Redis: a.redis}); err != nil {
+		return err
+	}
+	if err := a.metrics.GaugeFunc("staging_free_bytes", "Bytes free on the staging disk (download.staging_dir) at the last look.",
+		func() float64 { return float64(a.intake.Free()) }); err != nil {
+		return err
+	}
+	if err := a.metrics.GaugeFunc("intake_paused", "1 while this worker's intake is paused (workerctl pause, or the breaker), else 0.",
+		func() float64 { return boolFloat(errors.As(a.intake.Closed(), new(*intake.PausedError))) }); err != nil {
+		return err
+	}
+	if a.cfg.Metrics.Listen == "" {
+		return nil
+	}
+	var err error
+	a.server, err = metrics.NewServer(ctx, metrics.ServerOptions{
+		Addr:    a.cfg.Metrics.Listen,
+		Metrics: a.metrics,
+		Log:     a.log.Named("metrics"),
+		Checks: []metrics.Check{
+			{Name: "redis", Probe: a.redis.Ping},
+			{Name: "mysql", Probe: a.store.Ping},
+			{Name: "intake", Probe: func(context.Context) error { return a.intake.Closed() }},
+		},
+	})
+	return err // it names metrics.listen
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // fetchBlock is how long an idle worker's fetch waits for a job in one BLMOVE;
@@ -220,6 +278,8 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return a.recoverer.Run(gctx) })
 	g.Go(func() error { return a.scheduler.Run(gctx) })
 	g.Go(func() error { return a.deliverer.Run(gctx) })
+	g.Go(func() error { return a.intake.Run(gctx) })
+	g.Go(func() error { return a.janitor.Run(gctx) })
 	if a.server != nil {
 		g.Go(func() error { return a.server.Run(gctx) })
 	}

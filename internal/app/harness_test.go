@@ -72,19 +72,23 @@ func newEnv(t *testing.T) *env {
 		"WORKER_MYSQL_DSN":                e.dsn,
 		"WORKER_ENROLLMENT_POLL_INTERVAL": "100ms",
 		"WORKER_ENROLLMENT_MAX_WAIT":      "3s",
-		"WORKER_DOWNLOAD_COMMAND":         `["yt-dlp", "--newline", "--no-colors", "-P", "{dir}", "-o", "%(playlist_title|Course)s/%(title)s.%(ext)s", "{url}"]`,
+		"WORKER_DOWNLOAD_COMMAND":         `["yt-dlp", "--ignore-config", "--no-cache-dir", "--newline", "--no-colors", "--proxy", "{proxy}", "-P", "{dir}", "-o", "%(playlist_title|Course)s/%(title)s.%(ext)s", "{url}"]`,
 		"WORKER_DOWNLOAD_TIMEOUT":         "60s",
 		"WORKER_DOWNLOAD_STAGING_DIR":     filepath.Join(e.root, "staging"),
 		"WORKER_DOWNLOAD_ALLOWED_HOSTS":   `["127.0.0.1"]`,
-		"WORKER_UPLOAD_CONFIG":            rcloneConf,
-		"WORKER_UPLOAD_DEST":              "local:" + filepath.Join(e.root, "drive") + "/{folder}",
-		"WORKER_UPLOAD_URL_TEMPLATE":      "https://drive.example/{task_id}/{folder}",
-		"WORKER_WEBHOOK_URL":              e.hookURL,
-		"WORKER_WEBHOOK_SECRET":           testSecret,
-		"WORKER_WEBHOOK_TIMEOUT":          "2s",
-		"WORKER_WEBHOOK_RETRY_SCHEDULE":   `["50ms", "100ms", "200ms"]`,
-		"WORKER_LOGS_DIR":                 filepath.Join(e.root, "logs"),
-		"WORKER_METRICS_LISTEN":           "",
+		// The course server is on loopback, which the egress guard refuses
+		// unless told; the shared /tmp may have little room.
+		"WORKER_DOWNLOAD_EGRESS_ALLOW":  `["127.0.0.1/32"]`,
+		"WORKER_DOWNLOAD_MIN_FREE_MB":   "1",
+		"WORKER_UPLOAD_CONFIG":          rcloneConf,
+		"WORKER_UPLOAD_DEST":            "local:" + filepath.Join(e.root, "drive") + "/{folder}",
+		"WORKER_UPLOAD_URL_TEMPLATE":    "https://drive.example/{task_id}/{folder}",
+		"WORKER_WEBHOOK_URL":            e.hookURL,
+		"WORKER_WEBHOOK_SECRET":         testSecret,
+		"WORKER_WEBHOOK_TIMEOUT":        "2s",
+		"WORKER_WEBHOOK_RETRY_SCHEDULE": `["50ms", "100ms", "200ms"]`,
+		"WORKER_LOGS_DIR":               filepath.Join(e.root, "logs"),
+		"WORKER_METRICS_LISTEN":         "",
 	}
 	return e
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -311,9 +312,15 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("%s: the child's environment holds the %s", filepath.Base(path), strings.Join(got, ", "))
 		}
 		for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
-			name, _, _ := strings.Cut(line, "=")
-			switch name {
-			case "PATH", "HOME", "LANG", "FAKE_ENV_OUT", "ENV_DUMP", "PWD", "SHLVL", "_":
+			name, value, _ := strings.Cut(line, "=")
+			switch {
+			case slices.Contains([]string{"PATH", "HOME", "LANG", "FAKE_ENV_OUT", "ENV_DUMP", "PWD", "SHLVL", "_"}, name):
+			case path == downloaderEnv && strings.EqualFold(name, "no_proxy") && value == "":
+			case path == downloaderEnv && slices.Contains([]string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}, strings.ToUpper(name)):
+				// The egress guard of the task, on loopback.
+				if !strings.HasPrefix(value, "http://127.0.0.1:") {
+					t.Errorf("%s: %s=%q, want the task's egress guard", filepath.Base(path), name, value)
+				}
 			default:
 				t.Errorf("%s: the child got %s", filepath.Base(path), name)
 			}

@@ -112,6 +112,8 @@ func (b *Bench) workerSettings(w *workerProc, s workerSetup, rcloneConf string) 
 		"WORKER_DOWNLOAD_TIMEOUT":         "5m",
 		"WORKER_DOWNLOAD_STAGING_DIR":     filepath.Join(w.dir, "staging"),
 		"WORKER_DOWNLOAD_ALLOWED_HOSTS":   `["127.0.0.1"]`,
+		"WORKER_DOWNLOAD_EGRESS_ALLOW":    `["127.0.0.1/32"]`,
+		"WORKER_DOWNLOAD_MIN_FREE_MB":     "1",
 		"WORKER_UPLOAD_CONFIG":            rcloneConf,
 		"WORKER_UPLOAD_DEST":              "local:" + filepath.Join(w.dir, "drive") + "/{task_id}/{folder}",
 		"WORKER_UPLOAD_LINK":              "false",

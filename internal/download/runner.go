@@ -16,7 +16,7 @@ import (
 // usable: Command must hold at least the program.
 type Runner struct {
 	// Command is the argv template; Command[0] is the program. Each element
-	// may hold {url}, {dir} and {task_id} (see Expand).
+	// may hold {url}, {dir}, {task_id}, {cookies} and {proxy} (see Expand).
 	Command []string
 	// Timeout bounds one run; 0 means none. Past it the downloader's whole
 	// process tree is killed.
@@ -36,10 +36,19 @@ type Job struct {
 	URL    string
 	// Dir is the task's working folder, absolute; it must exist.
 	Dir string
+	// Cookies is the path of the task's own copy of download.cookies_file
+	// ({cookies}); empty without one.
+	Cookies string
+	// Proxy is the URL of the egress guard the downloader must go through
+	// ({proxy}); empty without one.
+	Proxy string
+	// Env holds "NAME=value" variables of this run, applied after the Runner's
+	// (the guard's proxy variables, which download.env must not override).
+	Env []string
 }
 
-// Expand returns template with {url}, {dir} and {task_id} replaced in each
-// element. Elements are never split or joined, so a URL holding spaces, ';'
+// Expand returns template with {url}, {dir}, {task_id}, {cookies} and {proxy}
+// replaced in each element. Elements are never split or joined, so a URL holding spaces, ';'
 // or "$(...)" stays one argument, and nothing is ever seen by a shell. The
 // replacement is a single pass: a URL holding "{dir}" is not expanded again.
 func Expand(template []string, job Job) []string {
@@ -47,6 +56,8 @@ func Expand(template []string, job Job) []string {
 		"{url}", job.URL,
 		"{dir}", job.Dir,
 		"{task_id}", strconv.FormatInt(job.TaskID, 10),
+		"{cookies}", job.Cookies,
+		"{proxy}", job.Proxy,
 	)
 	argv := make([]string, len(template))
 	for i, arg := range template {
@@ -71,7 +82,7 @@ func (r *Runner) Run(ctx context.Context, job Job, onLines func(process.Stream, 
 		Path:      argv[0],
 		Args:      argv[1:],
 		Dir:       job.Dir,
-		Env:       process.MinimalEnv(process.ParseEnv(r.Env)),
+		Env:       process.MinimalEnv(env(r.Env, job.Env)),
 		Timeout:   r.Timeout,
 		KillGrace: r.KillGrace,
 		OnLines:   onLines,
@@ -80,4 +91,14 @@ func (r *Runner) Run(ctx context.Context, job Job, onLines func(process.Stream, 
 		return res, fmt.Errorf("download task %d: %w", job.TaskID, err)
 	}
 	return res, nil
+}
+
+// env is the downloader's extra environment: the Runner's, then the job's,
+// which wins where both name a variable.
+func env(runner, job []string) map[string]string {
+	m := process.ParseEnv(runner)
+	for k, v := range process.ParseEnv(job) {
+		m[k] = v
+	}
+	return m
 }

@@ -112,9 +112,11 @@ func TestRunnerEnv(t *testing.T) {
 	dir := t.TempDir()
 	r := &Runner{
 		Command: []string{fakeDownloader(t), "env", "{url}", "{dir}"},
-		Env:     []string{"COOKIES=/etc/worker/cookies.txt"},
+		Env:     []string{"COOKIES=/etc/worker/cookies.txt", "HTTP_PROXY=http://operator:1"},
 	}
-	if _, err := r.Run(context.Background(), Job{TaskID: 1, URL: "u", Dir: dir}, nil); err != nil {
+	// The job's variables (the egress guard's) win over download.env's.
+	job := Job{TaskID: 1, URL: "u", Dir: dir, Env: []string{"HTTP_PROXY=http://127.0.0.1:2"}}
+	if _, err := r.Run(context.Background(), job, nil); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "env.txt"))
@@ -122,7 +124,7 @@ func TestRunnerEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := strings.Split(strings.TrimSpace(string(b)), "\n")
-	for _, want := range []string{"COOKIES=/etc/worker/cookies.txt", "PATH=", "HOME=", "LANG="} {
+	for _, want := range []string{"COOKIES=/etc/worker/cookies.txt", "HTTP_PROXY=http://127.0.0.1:2", "PATH=", "HOME=", "LANG="} {
 		if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, want) }) {
 			t.Errorf("env lacks %q: %q", want, env)
 		}

@@ -90,6 +90,7 @@ func newCluster(t *testing.T, name string, r *redisServer, redisDB int, m *maria
 		"WORKER_DOWNLOAD_ENV":             `["FAKE_SLOW_SECONDS=1"]`,
 		"WORKER_DOWNLOAD_TIMEOUT":         "60s",
 		"WORKER_DOWNLOAD_ALLOWED_HOSTS":   `["courses.example"]`,
+		"WORKER_DOWNLOAD_MIN_FREE_MB":     "1",
 		"WORKER_UPLOAD_CONFIG":            rcloneConf,
 		"WORKER_UPLOAD_DEST":              "local:" + filepath.Join(c.root, "drive") + "/{task_id}",
 		"WORKER_UPLOAD_LINK":              "false",

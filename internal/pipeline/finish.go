@@ -39,6 +39,7 @@ func (p *Pipeline) complete(ctx context.Context, t *task) queue.Result {
 	if err := os.RemoveAll(t.dir); err != nil {
 		t.rec.log.Warn("staging folder not removed", zap.String("dir", t.dir), zap.Error(err))
 	}
+	p.forget(t)
 	return queue.Result{Outcome: queue.Ack}
 }
 

@@ -100,6 +100,33 @@ type Lifecycle interface {
 	Write(event string, taskID int64, fields ...lifecycle.Field) error
 }
 
+// Host is the download host's state: room on the staging disk, and the breaker
+// that pauses intake when tasks keep failing in the downloader alike;
+// *intake.Intake is one.
+type Host interface {
+	// Room is nil when the staging disk has room for a task to start.
+	Room() error
+	// DownloadFailed counts a downloader failure of kind (intake.Kind; "" for
+	// another kind) and reports whether it tripped the breaker.
+	DownloadFailed(ctx context.Context, kind string) bool
+	// DownloadSucceeded ends a run of downloader failures.
+	DownloadSucceeded()
+}
+
+// Egress starts the guard the downloader of one task reaches the network
+// through; onRefuse is called for each destination it refuses.
+type Egress interface {
+	Guard(ctx context.Context, onRefuse func(host, reason string)) (Guard, error)
+}
+
+// Guard is one task's egress guard: a forward proxy at URL, whose variables
+// Env are given to the downloader. Close stops it.
+type Guard interface {
+	URL() string
+	Env() []string
+	Close() error
+}
+
 // Metrics counts tasks, stage times and bytes moved; *metrics.Metrics is one.
 type Metrics interface {
 	TaskStarted()
@@ -125,12 +152,18 @@ type Pipeline struct {
 	AllowedHosts []string
 	StagingDir   string  // absolute
 	Metrics      Metrics // nil records nothing
-	Log          *zap.Logger
-	Now          func() time.Time
+	Host         Host    // nil: no disk check, no breaker
+	Egress       Egress  // nil: the downloader reaches the network directly
+	// CookiesFile is download.cookies_file: each task gets its own copy in its
+	// folder ({cookies}), removed once the downloader has exited.
+	CookiesFile string
+	Log         *zap.Logger
+	Now         func() time.Time
 }
 
 // Delays of jobs that wait without using up an attempt: after MySQL or Redis
-// failed under them, and while another runner holds their task.
+// failed under them, and while another runner holds their task. A task
+// deferred by the host (disk low, the course site refusing us) waits BaseDelay.
 const (
 	retryDelay  = 5 * time.Second
 	lockedDelay = 30 * time.Second

@@ -5,15 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/coursedl/worker/internal/download"
 	"github.com/coursedl/worker/internal/enroll"
+	"github.com/coursedl/worker/internal/intake"
 	"github.com/coursedl/worker/internal/lifecycle"
 	"github.com/coursedl/worker/internal/metrics"
 	"github.com/coursedl/worker/internal/process"
 	"github.com/coursedl/worker/internal/progress"
 	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/staging"
 	"github.com/coursedl/worker/internal/store"
 	"github.com/coursedl/worker/internal/tasklog"
 	"github.com/coursedl/worker/internal/upload"
@@ -35,11 +41,14 @@ type task struct {
 	rec      *recorder
 	ran      time.Duration // how long its subprocesses ran (process.Result.Duration)
 	driveURL string        // the upload's link, once uploaded
+	// fresh is set when this run downloaded (not an earlier one): only then
+	// must the folder hold files.
+	fresh bool
 }
 
 // run takes an admitted task from processing to completed or failed, one step
-// after another. A step that ends the task returns what becomes of the job and
-// false.
+// after another, from where its earlier runs got (resume). A step that ends the
+// task returns what becomes of the job and false.
 func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -50,6 +59,12 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 		case <-ctx.Done():
 		}
 	}()
+	st := p.loadResume(t)
+	if !st.Downloaded {
+		if err := p.room(); err != nil {
+			return p.deferTask(ctx, t, reasonDiskLow, err)
+		}
+	}
 	if err := p.open(ctx, t); err != nil {
 		return p.later(ctx, t.rec, err)
 	}
@@ -57,10 +72,10 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	if res, next := p.enroll(ctx, t); !next {
 		return res
 	}
-	if res, next := p.download(ctx, t); !next {
+	if res, next := p.download(ctx, t, &st); !next {
 		return res
 	}
-	if res, next := p.upload(ctx, t); !next {
+	if res, next := p.upload(ctx, t, &st); !next {
 		return res
 	}
 	return p.complete(ctx, t)
@@ -109,86 +124,137 @@ func (p *Pipeline) enroll(ctx context.Context, t *task) (queue.Result, bool) {
 }
 
 // download runs the downloader in the task's folder, its output to the task
-// log and its progress to the task's events. A failure of the downloader is
-// transient: the task is tried again, up to the last attempt.
-func (p *Pipeline) download(ctx context.Context, t *task) (queue.Result, bool) {
+// log and its progress to the task's events, unless an earlier run did. A
+// failure of the downloader is transient, the task tried again up to the last
+// attempt, except: a disk that filled up, or the course site refusing us,
+// defers the task without using up an attempt; a destination the egress guard
+// refused fails it.
+func (p *Pipeline) download(ctx context.Context, t *task, st *resume) (queue.Result, bool) {
+	if st.Downloaded {
+		t.rec.record(ctx, note{line: "download done by an earlier run; going on with the upload"})
+		return queue.Result{}, true
+	}
 	if err := os.MkdirAll(t.dir, 0o750); err != nil {
 		return p.fail(ctx, t, fmt.Sprintf("cannot make the task folder: %v", err)), false
 	}
+	dl, err := p.prepare(ctx, t)
+	if err != nil {
+		return p.later(ctx, t.rec, err), false
+	}
+	defer dl.close(t.rec.log)
 	t.rec.record(ctx, note{event: lifecycle.DownloadStart, fields: []lifecycle.Field{lifecycle.F("Url", t.url)},
 		line: "download started in " + t.dir})
 	began := p.now()
-	// A downloader may print thousands of lines a second: they come in batches
-	// (the lines of one read), and the feed parses progress at the publisher's
-	// pace, not every line.
-	feed := progress.NewFeed(t.rec.pub, progress.StageDownloading, progress.DefaultMinInterval)
-	var res process.Result
-	var err error
-	werr := p.alongside(ctx, t, store.StatusDownloading, func(ctx context.Context) {
-		res, err = p.Downloader.Run(ctx, download.Job{TaskID: t.id, URL: t.url, Dir: t.dir},
-			func(s process.Stream, lines [][]byte) {
-				t.rec.output(s, tasklog.SourceDownload, tasklog.SourceDownloadStderr, lines)
-				feed.Lines(lines)
-			})
-	})
-	feed.Close()
-	t.ran += res.Duration
-	t.rec.record(ctx, note{timed: metrics.StageDownload, took: res.Duration})
+	res, err, werr := p.runDownloader(ctx, t, dl.job)
+	dl.close(t.rec.log) // the cookies copy goes before anything is uploaded
 	switch {
 	case werr != nil:
 		return p.later(ctx, t.rec, werr), false
 	case err != nil && isStop(ctx, err):
 		return p.later(ctx, t.rec, err), false
 	case err != nil:
-		reason := "download failed: " + describe(err)
-		t.rec.record(ctx, note{event: lifecycle.DownloadFailed, fields: []lifecycle.Field{lifecycle.F("Error", reason)}})
-		return p.retryOrFail(ctx, t, reason), false
+		return p.downloadFailed(ctx, t, err, dl.refused()), false
 	}
+	p.host().DownloadSucceeded()
 	t.rec.record(ctx, note{
 		line:  fmt.Sprintf("download finished in %s", res.Duration.Round(time.Millisecond)),
 		event: lifecycle.DownloadSuccess, fields: []lifecycle.Field{lifecycle.F("Duration", p.now().Sub(began))},
 	})
+	return p.downloaded(ctx, t, st)
+}
+
+// runDownloader runs the downloader while the row becomes downloading; err is
+// the downloader's failure, werr the row's.
+func (p *Pipeline) runDownloader(ctx context.Context, t *task, j download.Job) (res process.Result, err, werr error) {
+	// A downloader may print thousands of lines a second: they come in batches
+	// (the lines of one read), and the feed parses progress at the publisher's
+	// pace, not every line.
+	feed := progress.NewFeed(t.rec.pub, progress.StageDownloading, progress.DefaultMinInterval)
+	werr = p.alongside(ctx, t, store.StatusDownloading, func(ctx context.Context) {
+		res, err = p.Downloader.Run(ctx, j, func(s process.Stream, lines [][]byte) {
+			t.rec.output(s, tasklog.SourceDownload, tasklog.SourceDownloadStderr, lines)
+			feed.Lines(lines)
+		})
+	})
+	feed.Close()
+	t.ran += res.Duration
+	t.rec.record(ctx, note{timed: metrics.StageDownload, took: res.Duration})
+	return res, err, werr
+}
+
+// downloadFailed decides on a downloader that failed with err.
+func (p *Pipeline) downloadFailed(ctx context.Context, t *task, err error, refused []string) queue.Result {
+	reason := "download failed: " + describe(err)
+	t.rec.record(ctx, note{event: lifecycle.DownloadFailed, fields: []lifecycle.Field{lifecycle.F("Error", reason)}})
+	if len(refused) > 0 {
+		p.host().DownloadFailed(ctx, "")
+		return p.fail(ctx, t, fmt.Sprintf("download failed: the egress guard refused %s", strings.Join(refused, ", ")))
+	}
+	var pe *process.ExitError
+	var tail []string
+	if errors.As(err, &pe) {
+		tail = pe.StderrTail
+	}
+	if staging.IsNoSpace(err) || slices.ContainsFunc(tail, func(l string) bool { return staging.IsNoSpace(errors.New(l)) }) {
+		return p.deferTask(ctx, t, reasonDiskLow, err)
+	}
+	kind := intake.Kind(err.Error(), tail)
+	if tripped := p.host().DownloadFailed(ctx, kind); kind != "" {
+		if tripped {
+			t.rec.record(ctx, note{line: "intake paused: too many tasks in a row failed this way", level: zap.WarnLevel})
+		}
+		return p.deferTask(ctx, t, kind, err)
+	}
+	return p.retryOrFail(ctx, t, reason)
+}
+
+// downloaded notes that the download is done, so that no later run of the task
+// downloads again.
+func (p *Pipeline) downloaded(ctx context.Context, t *task, st *resume) (queue.Result, bool) {
+	folder, _, err := download.Folder(t.dir, t.id)
+	if err != nil {
+		return p.fail(ctx, t, fmt.Sprintf("cannot read the task folder: %v", err)), false
+	}
+	st.Downloaded, st.Folder = true, folder
+	if err := p.save(t, *st); err != nil {
+		t.rec.log.Warn("task state not saved; a re-run would download again", zap.Error(err))
+	}
+	t.fresh = true
 	return queue.Result{}, true
 }
 
 // upload moves what the downloader left to its destination with rclone and
-// keeps its link. Only rclone's temporary failures are worth another attempt; a
-// fatal exit or a source the upload refuses fails the task.
-func (p *Pipeline) upload(ctx context.Context, t *task) (queue.Result, bool) {
+// keeps its link, unless an earlier run did. Only rclone's temporary failures
+// are worth another attempt; the destination's quota defers the task; a fatal
+// exit or a source the upload refuses fails it.
+func (p *Pipeline) upload(ctx context.Context, t *task, st *resume) (queue.Result, bool) {
+	if st.Uploaded {
+		t.folder, t.driveURL = st.Folder, st.DriveURL
+		t.rec.record(ctx, note{line: fmt.Sprintf("upload done by an earlier run, to %s; link %s", st.Dest, st.DriveURL)})
+		return queue.Result{}, true
+	}
 	folder, source, err := download.Folder(t.dir, t.id)
 	if err != nil {
 		return p.fail(ctx, t, fmt.Sprintf("cannot read the task folder: %v", err)), false
 	}
+	if st.Folder != "" {
+		folder = st.Folder // an upload cut short may have moved the folder's name away
+	}
 	t.folder = folder
 	size, err := upload.Size(source)
-	if err != nil || size.Files == 0 {
+	if err != nil || size.Files == 0 && t.fresh {
 		return p.fail(ctx, t, "download failed: the downloader exited 0 but left no files"), false
 	}
 	t.rec.record(ctx, note{moved: metrics.Downloaded, bytes: size.Bytes, line: fmt.Sprintf("upload of %q started", folder)})
 	began := p.now()
-	var up upload.Result
-	werr := p.alongside(ctx, t, store.StatusUploading, func(ctx context.Context) {
-		up, err = p.Uploader.Upload(ctx, upload.Request{TaskID: t.id, Source: source, Folder: folder, Email: t.email},
-			func(s process.Stream, line []byte) {
-				t.rec.outputLine(s, tasklog.SourceRclone, tasklog.SourceRcloneStderr, line)
-				if u, ok := progress.ParseRclone(line); ok {
-					t.rec.pub.Update(progress.StageUploading, u)
-				}
-			})
-	})
-	t.ran += up.Ran
+	up, err, werr := p.runUploader(ctx, t, upload.Request{TaskID: t.id, Source: source, Folder: folder, Email: t.email})
 	switch {
 	case werr != nil:
 		return p.later(ctx, t.rec, werr), false
 	case err != nil && isStop(ctx, err):
 		return p.later(ctx, t.rec, err), false
 	case err != nil:
-		t.rec.record(ctx, note{event: lifecycle.UploadFailed, fields: []lifecycle.Field{lifecycle.F("Error", err.Error())}})
-		var ue *upload.Error
-		if !errors.As(err, &ue) || !ue.Temporary() {
-			return p.fail(ctx, t, "upload failed: "+err.Error()), false
-		}
-		return p.retryOrFail(ctx, t, "upload failed: "+err.Error()), false
+		return p.uploadFailed(ctx, t, err), false
 	}
 	took := p.now().Sub(began)
 	t.rec.record(ctx, note{
@@ -197,5 +263,38 @@ func (p *Pipeline) upload(ctx context.Context, t *task) (queue.Result, bool) {
 		line: fmt.Sprintf("uploaded to %s; link %s", up.Dest, up.URL),
 	})
 	t.driveURL = up.URL
+	st.Uploaded, st.Dest, st.DriveURL = true, up.Dest, up.URL
+	if err := p.save(t, *st); err != nil {
+		t.rec.log.Warn("task state not saved; a re-run would upload again", zap.Error(err))
+	}
 	return queue.Result{}, true
+}
+
+// runUploader runs rclone while the row becomes uploading; err is rclone's
+// failure, werr the row's.
+func (p *Pipeline) runUploader(ctx context.Context, t *task, req upload.Request) (up upload.Result, err, werr error) {
+	werr = p.alongside(ctx, t, store.StatusUploading, func(ctx context.Context) {
+		up, err = p.Uploader.Upload(ctx, req, func(s process.Stream, line []byte) {
+			t.rec.outputLine(s, tasklog.SourceRclone, tasklog.SourceRcloneStderr, line)
+			if u, ok := progress.ParseRclone(line); ok {
+				t.rec.pub.Update(progress.StageUploading, u)
+			}
+		})
+	})
+	t.ran += up.Ran
+	return up, err, werr
+}
+
+// uploadFailed decides on an upload that failed with err.
+func (p *Pipeline) uploadFailed(ctx context.Context, t *task, err error) queue.Result {
+	t.rec.record(ctx, note{event: lifecycle.UploadFailed, fields: []lifecycle.Field{lifecycle.F("Error", err.Error())}})
+	var ue *upload.Error
+	switch {
+	case upload.IsQuota(err):
+		errors.As(err, &ue)
+		return p.deferUntil(ctx, t, reasonUploadQuota, err, ue.Until)
+	case !errors.As(err, &ue) || !ue.Temporary():
+		return p.fail(ctx, t, "upload failed: "+err.Error())
+	}
+	return p.retryOrFail(ctx, t, "upload failed: "+err.Error())
 }

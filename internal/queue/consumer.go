@@ -31,6 +31,17 @@ type ConsumerParams struct {
 	// OnDelayed, if set, is called after a job went to the delayed set
 	// (Scheduler.Wake, so that it knows when the job is due).
 	OnDelayed func()
+	// Intake, if set, says when this worker may take jobs: no job is fetched
+	// while it is closed (paused, staging disk low); running tasks go on.
+	Intake Intake
+}
+
+// Intake is the gate of a Consumer's fetches; *intake.Intake is one.
+type Intake interface {
+	// Wait returns when intake is open, or ctx's error when ctx ends first.
+	Wait(ctx context.Context) error
+	// Closed says why intake is closed, nil while it is open.
+	Closed() error
 }
 
 // Consumer takes jobs with Fetch and runs up to Concurrency of them at once. It
@@ -91,6 +102,10 @@ func (c *Consumer) fetchLoop(ctx, taskCtx context.Context, slots chan struct{}, 
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			continue
+		}
+		if c.Intake != nil && c.Intake.Wait(ctx) != nil {
+			<-slots
 			continue
 		}
 		payload, err := c.Redis.Fetch(ctx, c.Block)
@@ -157,7 +172,7 @@ func (c *Consumer) handle(ctx context.Context, payload string) (res Result) {
 // next one taken in one call while fetching goes on (ctx, the fetch loop's); any
 // other outcome, a stop, an empty queue or a Redis error ends the chain.
 func (c *Consumer) next(ctx, taskCtx context.Context, payload string, res Result) string {
-	if res.Outcome != Ack || ctx.Err() != nil {
+	if res.Outcome != Ack || ctx.Err() != nil || c.closed() {
 		c.settle(taskCtx, payload, res)
 		return ""
 	}
@@ -179,6 +194,9 @@ func (c *Consumer) next(ctx, taskCtx context.Context, payload string, res Result
 	}
 	return next
 }
+
+// closed reports whether intake is closed: the slot takes no next job.
+func (c *Consumer) closed() bool { return c.Intake != nil && c.Intake.Closed() != nil }
 
 // settle records the outcome of a job in Redis.
 //

@@ -104,6 +104,14 @@ func (l *Locks) hold(taskID int64) bool {
 	return true
 }
 
+// Holds reports whether a task of this process holds the lock of taskID: the
+// task is running here.
+func (l *Locks) Holds(taskID int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held[taskID]
+}
+
 func (l *Locks) release(taskID int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

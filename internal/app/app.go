@@ -317,9 +317,13 @@ func (a *App) recovered(payload, worker string) {
 	}
 }
 
-// start claims the worker id and gives back the jobs an earlier run left.
+// start claims the worker id and gives back the jobs an earlier run left; the
+// intake looks at its pause flags and disk before the first fetch.
 func (a *App) start(ctx context.Context) error {
 	if err := a.heartbeat.Claim(ctx); err != nil {
+		return err
+	}
+	if err := a.intake.Look(ctx); err != nil {
 		return err
 	}
 	return a.recoverOwn(ctx)

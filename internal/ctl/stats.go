@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,6 +20,9 @@ type Stats struct {
 	Dead    int64         `json:"dead"`    // dl:dead
 	Outbox  OutboxDepth   `json:"outbox"`
 	Workers []WorkerState `json:"workers"`
+	// Paused holds the pauses of intake in force, by worker ("*" for every
+	// worker): why each does not take jobs.
+	Paused map[string]string `json:"paused"`
 }
 
 // QueueDepth is the web app's queue.
@@ -63,12 +68,17 @@ func (t *Tool) Stats(ctx context.Context) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	paused, err := t.Redis.Pauses(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s := &Stats{
 		Queue:   QueueDepth{Key: t.Redis.Queue(), Depth: d.Queue},
 		Delayed: d.Delayed,
 		Dead:    d.Dead,
 		Outbox:  OutboxDepth{Waiting: d.Outbox, Dead: d.OutboxDead},
 		Workers: make([]WorkerState, 0, len(workers)),
+		Paused:  paused,
 	}
 	now := t.now()
 	for _, w := range workers {
@@ -101,6 +111,9 @@ func (s *Stats) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "dead letters\t%d\n", s.Dead)
 	fmt.Fprintf(tw, "webhooks waiting\t%d\n", s.Outbox.Waiting)
 	fmt.Fprintf(tw, "webhooks dead\t%d\n", s.Outbox.Dead)
+	for _, who := range slices.Sorted(maps.Keys(s.Paused)) {
+		fmt.Fprintf(tw, "intake paused (%s)\t%s\n", workerText(who), s.Paused[who])
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -17,7 +17,8 @@ type streak struct {
 
 // httpStatus finds the HTTP status a downloader reports ("HTTP Error 403:
 // Forbidden", yt-dlp's; "403 Forbidden", "status 401", others').
-var httpStatus = regexp.MustCompile(`(?i)\b(?:HTTP Error |status[: ]+|HTTP/\d(?:\.\d)? )?(401|403)\b(?: Unauthorized| Forbidden|:)`)
+// A bare "403:" is not enough: "Downloading lecture 401: Setting up" is a title.
+var httpStatus = regexp.MustCompile(`(?i)(?:\bHTTP Error (401|403)\b|\bHTTP/\d(?:\.\d)? (401|403)\b|\bstatus[: ]+(401|403)\b|\b(401|403) (?:Unauthorized|Forbidden)\b)`)
 
 // Kind names the kind of a downloader failure from its message and the end of
 // its stderr, when it is one that fails every task alike on this host: the
@@ -26,7 +27,11 @@ var httpStatus = regexp.MustCompile(`(?i)\b(?:HTTP Error |status[: ]+|HTTP/\d(?:
 func Kind(message string, stderr []string) string {
 	for _, s := range append([]string{message}, stderr...) {
 		if m := httpStatus.FindStringSubmatch(s); m != nil {
-			return "course site refused: HTTP " + m[1]
+			for _, code := range m[1:] {
+				if code != "" {
+					return "course site refused: HTTP " + code
+				}
+			}
 		}
 	}
 	return ""
@@ -46,10 +51,10 @@ func (i *Intake) DownloadFailed(ctx context.Context, kind string) bool {
 		return false
 	}
 	i.streak.count++
-	n := i.streak.count
+	n, paused := i.streak.count, i.paused != ""
 	i.mu.Unlock()
-	if n < i.BreakerFailures {
-		return false
+	if n < i.BreakerFailures || paused {
+		return false // not yet; or intake is paused already, by us or an operator
 	}
 	why := fmt.Sprintf("%d tasks in a row failed in the downloader: %s (check download.cookies_file); resume with `workerctl resume`",
 		n, strings.TrimPrefix(kind, "course site refused: "))

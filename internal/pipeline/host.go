@@ -9,6 +9,7 @@ import (
 	"github.com/coursedl/worker/internal/lifecycle"
 	"github.com/coursedl/worker/internal/metrics"
 	"github.com/coursedl/worker/internal/queue"
+	"github.com/coursedl/worker/internal/store"
 )
 
 // Reasons of a task deferred by the host, its TASK_DEFERRED line's Reason.
@@ -44,10 +45,16 @@ func (p *Pipeline) deferTask(ctx context.Context, t *task, reason string, cause 
 	return p.deferUntil(ctx, t, reason, cause, p.now().Add(p.BaseDelay))
 }
 
-// deferTask gives the job back until until (BaseDelay at the least).
+// deferUntil gives the job back until until (BaseDelay at the least).
 func (p *Pipeline) deferUntil(ctx context.Context, t *task, reason string, cause error, until time.Time) queue.Result {
 	delay := max(until.Sub(p.now()), p.BaseDelay, time.Second)
 	next := p.now().Add(delay).UTC().Format(time.RFC3339)
+	if t.rec.tl != nil {
+		// The task had begun: its row says it waits to be worked on again.
+		if err := p.write(ctx, func(ctx context.Context) error { return p.Store.SetStatus(ctx, t.id, store.StatusProcessing) }); err != nil {
+			return p.later(ctx, t.rec, err)
+		}
+	}
 	t.rec.record(ctx, note{
 		event:  lifecycle.TaskDeferred,
 		fields: []lifecycle.Field{lifecycle.F("Reason", reason), lifecycle.F("Next", next)},

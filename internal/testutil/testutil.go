@@ -80,3 +80,15 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg strin
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Consistently fails the test when cond does not hold at any of its checks
+// during d: what must not happen (a job taken while intake is closed) within a
+// time the code would have done it in.
+func Consistently(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if !cond() {
+			t.Fatalf("within %s: "+msg, append([]any{d}, args...)...)
+		}
+	}
+}

@@ -94,10 +94,12 @@ func (e *fakeEnroller) Wait(context.Context, int64) error {
 type fakeDownloader struct {
 	run   func(ctx context.Context, j download.Job, onLines func(process.Stream, [][]byte)) (process.Result, error)
 	calls int
+	job   download.Job // of the last run
 }
 
 func (d *fakeDownloader) Run(ctx context.Context, j download.Job, onLines func(process.Stream, [][]byte)) (process.Result, error) {
 	d.calls++
+	d.job = j
 	if d.run != nil {
 		return d.run(ctx, j, onLines)
 	}
@@ -116,16 +118,21 @@ func writeCourse(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "Go Course", "lesson.mp4"), []byte("video"), 0o640)
 }
 
-// fakeUploader fails with err, or gives a link.
+// fakeUploader fails with err, or gives a link; before, when set, is called
+// first, to look at the task folder as rclone would find it.
 type fakeUploader struct {
-	err   error
-	req   upload.Request
-	calls int
+	err    error
+	before func(upload.Request)
+	req    upload.Request
+	calls  int
 }
 
 func (u *fakeUploader) Upload(_ context.Context, req upload.Request, onLine func(process.Stream, []byte)) (upload.Result, error) {
 	u.calls++
 	u.req = req
+	if u.before != nil {
+		u.before(req)
+	}
 	onLine(process.Stderr, []byte(`{"level":"info","stats":{"bytes":5,"totalBytes":5,"speed":5}}`))
 	if u.err != nil {
 		return upload.Result{Ran: time.Millisecond}, u.err
@@ -319,6 +326,93 @@ func (l *fakeLifecycle) line(event string) string {
 	return ""
 }
 
+// fakeHost has room unless room is set, and says the breaker tripped when
+// tripped is; it keeps the kinds of the failures it was told of.
+type fakeHost struct {
+	mu        sync.Mutex
+	room      error
+	tripped   bool
+	roomCalls int
+	failed    []string // the kinds given to DownloadFailed, in order
+	succeeded int
+}
+
+func (h *fakeHost) Room() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.roomCalls++
+	return h.room
+}
+
+func (h *fakeHost) DownloadFailed(_ context.Context, kind string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failed = append(h.failed, kind)
+	return h.tripped
+}
+
+func (h *fakeHost) DownloadSucceeded() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.succeeded++
+}
+
+// fakeEgress starts guard, or fails with err; it keeps the onRefuse of the
+// guard it started, for a fake downloader to call through refuse, as the real
+// guard does when the downloader asks for a destination it may not reach.
+type fakeEgress struct {
+	mu       sync.Mutex
+	err      error
+	guard    *fakeGuard
+	onRefuse func(host, reason string)
+	started  int
+}
+
+func (e *fakeEgress) Guard(_ context.Context, onRefuse func(host, reason string)) (Guard, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.started++
+	if e.err != nil {
+		return nil, e.err
+	}
+	e.onRefuse = onRefuse
+	return e.guard, nil
+}
+
+// refuse reports host refused by the guard started last.
+func (e *fakeEgress) refuse(host, reason string) {
+	e.mu.Lock()
+	on := e.onRefuse
+	e.mu.Unlock()
+	on(host, reason)
+}
+
+type fakeGuard struct {
+	mu     sync.Mutex
+	closed int
+}
+
+const guardURL = "http://127.0.0.1:41234"
+
+func (g *fakeGuard) URL() string { return guardURL }
+
+func (g *fakeGuard) Env() []string {
+	return []string{"HTTP_PROXY=" + guardURL, "HTTPS_PROXY=" + guardURL, "NO_PROXY="}
+}
+
+func (g *fakeGuard) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed++
+	return nil
+}
+
+func (g *fakeGuard) closes() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
+}
+
 type fakeMetrics struct {
 	mu      sync.Mutex
 	started int
@@ -371,6 +465,7 @@ type fixture struct {
 	progress *fakeProgress
 	life     *fakeLifecycle
 	metrics  *fakeMetrics
+	host     *fakeHost
 	zap      *observer.ObservedLogs
 	logs     string // logs.dir
 	staging  string
@@ -400,6 +495,7 @@ func newFixture(t *testing.T) *fixture {
 		progress: &fakeProgress{},
 		life:     &fakeLifecycle{},
 		metrics:  &fakeMetrics{},
+		host:     &fakeHost{},
 		zap:      logs,
 		logs:     t.TempDir(),
 		staging:  t.TempDir(),
@@ -421,6 +517,7 @@ func newFixture(t *testing.T) *fixture {
 		AllowedHosts: []string{"www.udemy.com"},
 		StagingDir:   f.staging,
 		Metrics:      f.metrics,
+		Host:         f.host,
 		Log:          zap.New(core),
 	}
 	return f

@@ -30,7 +30,7 @@ func (p *Pipeline) prepare(ctx context.Context, t *task) (*downloadRun, error) {
 	if p.CookiesFile != "" {
 		path, err := download.CopyCookies(p.CookiesFile, t.dir)
 		if err != nil {
-			return nil, err
+			return nil, &cookiesError{err}
 		}
 		dl.job.Cookies, dl.cookies = path, true
 	}
@@ -79,3 +79,11 @@ func (dl *downloadRun) close(log *zap.Logger) {
 		}
 	}
 }
+
+// cookiesError says download.cookies_file could not be copied for the task
+// (removed or made unreadable since start-up): the task waits for an operator
+// to mend it, without using up an attempt.
+type cookiesError struct{ err error }
+
+func (e *cookiesError) Error() string { return e.err.Error() }
+func (e *cookiesError) Unwrap() error { return e.err }

@@ -16,6 +16,7 @@ import (
 const (
 	reasonDiskLow     = "disk low"
 	reasonUploadQuota = "upload quota"
+	reasonCookies     = "cookies file unreadable"
 )
 
 // host returns the Pipeline's Host, or one that always has room and no

@@ -135,10 +135,17 @@ func (p *Pipeline) download(ctx context.Context, t *task, st *resume) (queue.Res
 		return queue.Result{}, true
 	}
 	if err := os.MkdirAll(t.dir, 0o750); err != nil {
+		if staging.IsNoSpace(err) { // out of inodes, or filled since the check
+			return p.deferTask(ctx, t, reasonDiskLow, err), false
+		}
 		return p.fail(ctx, t, fmt.Sprintf("cannot make the task folder: %v", err)), false
 	}
 	dl, err := p.prepare(ctx, t)
-	if err != nil {
+	var ce *cookiesError
+	switch {
+	case errors.As(err, &ce):
+		return p.deferTask(ctx, t, reasonCookies, err), false
+	case err != nil:
 		return p.later(ctx, t.rec, err), false
 	}
 	defer dl.close(t.rec.log)

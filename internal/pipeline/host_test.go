@@ -318,7 +318,7 @@ func TestHandleHost(t *testing.T) {
 		set:  func(t *testing.T, f *fixture) { f.p.CookiesFile = filepath.Join(t.TempDir(), "gone.txt") },
 		// Removed since start-up: the task waits, saying why, for an operator.
 		want: outcome{result: queue.Retry, delay: baseDelay, row: store.StatusProcessing, ended: metrics.ResultRequeued,
-			msg: "task deferred; its job waits without using up an attempt",
+			msg:    "task deferred; its job waits without using up an attempt",
 			events: []string{lifecycle.JobReceived, lifecycle.EnrollConfirmed, lifecycle.TaskDeferred}},
 		check: func(t *testing.T, f *fixture) {
 			if f.down.calls != 0 {

@@ -110,7 +110,10 @@ func (r *run) start(ctx context.Context, path string) error {
 		cmd.Env = []string{} // nil would make exec pass the worker's environment
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a worker killed with SIGKILL takes its children with it. An
+	// rclone left running would go on moving the task's files while the job's
+	// next run, on this host or another, moves them too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return r.group.terminate(cmd.Process) }
 	// exec's own backstop: SIGKILL to the child itself once the grace is
 	// over, should the group signal not reach it.

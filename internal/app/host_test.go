@@ -355,3 +355,29 @@ func TestEgressGuardRefusesARedirectToLoopback(t *testing.T) {
 		t.Fatalf("uploaded: %v", files)
 	}
 }
+
+// Real yt-dlp against a course site answering 403 (the cookies expired): the
+// task waits, unfailed, and the breaker (download.breaker_failures 1 here)
+// pauses intake.
+func TestCourseSiteAnswering403TripsTheBreaker(t *testing.T) {
+	e := newEnv(t)
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "log in first", http.StatusForbidden)
+	}))
+	t.Cleanup(site.Close)
+	e.settings["WORKER_DOWNLOAD_BREAKER_FAILURES"] = "1"
+	e.start()
+	id, payload := e.task(true, "/c/x.mp4")
+	url := site.URL + "/c/x.mp4"
+	e.db.MustExec("UPDATE download_tasks SET course_url = ? WHERE id = ?", url, id)
+	e.push(strings.Replace(payload, e.course.URL+"/c/x.mp4", url, 1))
+	testutil.Eventually(t, 60*time.Second, func() bool { return strings.Contains(e.lifecycle(), "[INTAKE_PAUSED]") },
+		"no INTAKE_PAUSED line:\n%s", e.lifecycle())
+	lc := e.lifecycle()
+	if !strings.Contains(lc, fmt.Sprintf("[TASK_DEFERRED] [TaskId: %d] [OrderId: ", id)) || !strings.Contains(lc, "[Reason: course site refused: HTTP 403]") {
+		t.Errorf("no TASK_DEFERRED line naming the 403:\n%s", lc)
+	}
+	if r := e.row(id); r.Status == "failed" || e.attempts(id) != "" {
+		t.Fatalf("the task was failed or used an attempt: %+v", r)
+	}
+}

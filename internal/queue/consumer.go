@@ -127,6 +127,13 @@ func (c *Consumer) fetchLoop(ctx, taskCtx context.Context, slots chan struct{}, 
 			<-slots
 			return
 		}
+		if c.closed() {
+			// Taken by a fetch that was waiting when intake closed: give it
+			// back for a worker that takes jobs.
+			c.settle(taskCtx, payload, Result{Outcome: Requeue})
+			<-slots
+			continue
+		}
 		running.Go(func() {
 			defer func() { <-slots }()
 			for payload != "" {

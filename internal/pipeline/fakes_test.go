@@ -157,14 +157,14 @@ func (o *fakeOutbox) Stage(_ context.Context, id string, ev notify.Event) error 
 	return nil
 }
 
-func (o *fakeOutbox) Release(_ context.Context, id string, _ int64, _ time.Time) error {
+func (o *fakeOutbox) Release(_ context.Context, id string, _ int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.released = append(o.released, id)
 	return nil
 }
 
-func (o *fakeOutbox) ReleaseStaged(context.Context, int64, time.Time) (bool, error) {
+func (o *fakeOutbox) ReleaseStaged(context.Context, int64) (bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.releaseStaged++

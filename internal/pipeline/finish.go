@@ -110,7 +110,7 @@ func (p *Pipeline) settle(ctx context.Context, t *task, id string, ev notify.Eve
 	if err := p.write(ctx, writeRow); err != nil {
 		return err
 	}
-	if err := p.Outbox.Release(ctx, id, t.id, p.now()); err != nil {
+	if err := p.Outbox.Release(ctx, id, t.id); err != nil {
 		return err
 	}
 	t.rec.record(ctx, note{line: fmt.Sprintf("webhook %s queued as %s", ev.Type, id)})

@@ -56,8 +56,8 @@ type Uploader interface {
 // one.
 type Outbox interface {
 	Stage(ctx context.Context, id string, ev notify.Event) error
-	Release(ctx context.Context, id string, taskID int64, now time.Time) error
-	ReleaseStaged(ctx context.Context, taskID int64, now time.Time) (bool, error)
+	Release(ctx context.Context, id string, taskID int64) error
+	ReleaseStaged(ctx context.Context, taskID int64) (bool, error)
 }
 
 // Attempts counts the failed attempts of a task across its runs.

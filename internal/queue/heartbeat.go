@@ -60,7 +60,7 @@ type Heartbeat struct {
 	started  string
 	base     time.Time    // origin of answered, on the monotonic clock
 	answered atomic.Int64 // ns after base at which the last beat Redis took was sent; -1 none
-	lastPass atomic.Int64 // Unix ns of the loop's last pass, answered or not
+	lastPass atomic.Int64 // ns after base of the loop's last pass, answered or not
 	lapsed   atomic.Bool  // the last beat found no info, or another process's
 }
 
@@ -87,7 +87,6 @@ func NewHeartbeat(p HeartbeatParams) *Heartbeat {
 	h := &Heartbeat{HeartbeatParams: p, token: rand.Text(), pid: os.Getpid(),
 		started: p.Now().UTC().Format(time.RFC3339), base: time.Now()}
 	h.answered.Store(-1)
-	h.lastPass.Store(time.Now().UnixNano())
 	return h
 }
 
@@ -108,7 +107,7 @@ func (h *Heartbeat) Token() string { return h.token }
 // Alive says whether the heartbeat loop still turns (whether or not Redis
 // answers): the systemd watchdog pings only while it does.
 func (h *Heartbeat) Alive() error {
-	last := time.Unix(0, h.lastPass.Load())
+	last := h.base.Add(time.Duration(h.lastPass.Load()))
 	if age := time.Since(last); age > 3*h.Beat {
 		return fmt.Errorf("heartbeat loop last ran %s ago", age.Round(time.Second))
 	}
@@ -180,7 +179,7 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 		Back:    "heartbeat back",
 	}, func(ctx context.Context) (time.Time, error) {
 		prev, err := h.beat(ctx)
-		h.lastPass.Store(time.Now().UnixNano())
+		h.lastPass.Store(int64(time.Since(h.base)))
 		if err == nil {
 			h.check(prev)
 		}

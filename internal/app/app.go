@@ -70,6 +70,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			_ = a.Close()
 		}
 	}()
+	hk, err := readHooks(log)
+	if err != nil {
+		return a, err
+	}
 	stagingDir, err := filepath.Abs(cfg.Download.StagingDir)
 	if err == nil {
 		err = os.MkdirAll(stagingDir, 0o750)
@@ -106,7 +110,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		return a, err
 	}
 	a.closers = append(a.closers, a.store.Close)
-	a.lifecycle, err = lifecycle.Open(cfg.Logs.Dir, nil)
+	a.lifecycle, err = lifecycle.Open(cfg.Logs.Dir, hk.now)
 	if err != nil {
 		return a, fmt.Errorf("logs.dir: %w", err)
 	}
@@ -127,15 +131,22 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 
 	a.deliverer = outbox.NewDeliverer(outbox.Params{
 		Redis:     a.redis,
-		Sender:    &notify.Sender{URL: cfg.Webhook.URL, Signer: signer, Timeout: cfg.Webhook.Timeout},
+		Sender:    &notify.Sender{URL: cfg.Webhook.URL, Signer: signer, Timeout: cfg.Webhook.Timeout, Now: hk.now},
 		Schedule:  cfg.Webhook.RetrySchedule,
 		Timeout:   cfg.Webhook.Timeout,
 		Lifecycle: a.lifecycle,
 		Metrics:   a.metrics,
 		Log:       log.Named("webhook"),
+		Now:       hk.now,
 	})
 
-	locks := queue.NewLocks(queue.LocksParams{Redis: a.redis, Log: log.Named("lock")})
+	// Task locks are fenced by the heartbeat too: a worker taken for dead has
+	// its locks freed with its jobs.
+	a.heartbeat = queue.NewHeartbeat(queue.HeartbeatParams{Redis: a.redis, Concurrency: cfg.Worker.Concurrency, Log: log.Named("heartbeat"),
+		Now: hk.now, Host: hk.host, BootID: hk.bootID})
+	locks := queue.NewLocks(queue.LocksParams{Redis: a.redis, Log: log.Named("lock"), Alive: a.heartbeat})
+	pub := progress.NewPublisher(a.redis, log.Named("progress"))
+	pub.Now = hk.now
 	p := &pipeline.Pipeline{
 		Store:    a.store,
 		Enroller: &enroll.Poller{Checker: a.store, Interval: cfg.Enrollment.PollInterval, MaxWait: cfg.Enrollment.MaxWait},
@@ -159,13 +170,14 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Locks:       taskLocks{locks},
 		MaxAttempts: cfg.Retry.MaxAttempts,
 		BaseDelay:   cfg.Retry.BaseDelay,
-		Progress:    taskProgress{progress.NewPublisher(a.redis, log.Named("progress"))},
+		Progress:    taskProgress{pub},
 		Lifecycle:   a.lifecycle,
 		TaskLog: tasklog.Options{
 			Dir:        cfg.Logs.Dir,
 			MaxSizeMB:  cfg.Logs.MaxSizeMB,
 			MaxBackups: cfg.Logs.MaxBackups,
 			Compress:   cfg.Logs.Compress,
+			Now:        hk.now,
 		},
 		AllowedHosts: cfg.Download.AllowedHosts,
 		StagingDir:   stagingDir,
@@ -173,6 +185,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		Host:         a.intake,
 		CookiesFile:  cfg.Download.CookiesFile,
 		Log:          log.Named("task"),
+		Now:          hk.now,
 	}
 	if cfg.Download.EgressGuard {
 		p.Egress = egressGuards{allow: cfg.Download.EgressAllow, log: log.Named("egress")}
@@ -190,7 +203,6 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	// short: the wait can then be long, and an idle worker wakes up seldom.
 	a.closers = append(a.closers, a.redis.BlockOn(a.client.Options()).Close)
 	p.Attempts = a.redis
-	a.heartbeat = queue.NewHeartbeat(queue.HeartbeatParams{Redis: a.redis, Concurrency: cfg.Worker.Concurrency, Log: log.Named("heartbeat")})
 	a.recoverer = queue.NewRecoverer(queue.RecovererParams{Redis: a.redis, Log: log.Named("recoverer"), OnRecovered: a.recovered})
 	a.scheduler = queue.NewScheduler(queue.SchedulerParams{Redis: a.redis, Log: log.Named("scheduler")})
 	a.consumer = queue.NewConsumer(queue.ConsumerParams{

@@ -12,7 +12,6 @@ package ctl
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/coursedl/worker/internal/rdb"
 	"github.com/coursedl/worker/internal/store"
@@ -32,14 +31,6 @@ type Tool struct {
 	Redis   *rdb.Client // its Queue is redis.queue
 	Rows    Rows        // nil when mysql.dsn is not set
 	LogsDir string      // logs.dir
-	Now     func() time.Time
-}
-
-func (t *Tool) now() time.Time {
-	if t.Now != nil {
-		return t.Now()
-	}
-	return time.Now()
 }
 
 func (t *Tool) rows() (Rows, error) {

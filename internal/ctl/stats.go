@@ -80,23 +80,24 @@ func (t *Tool) Stats(ctx context.Context) (*Stats, error) {
 		Workers: make([]WorkerState, 0, len(workers)),
 		Paused:  paused,
 	}
-	now := t.now()
 	for _, w := range workers {
-		s.Workers = append(s.Workers, workerState(w, now))
+		s.Workers = append(s.Workers, workerState(w))
 	}
 	return s, nil
 }
 
-// workerState is how `workerctl stats` shows a worker at now.
-func workerState(w rdb.Worker, now time.Time) WorkerState {
+// workerState is how `workerctl stats` shows a worker. Its heartbeat's age is
+// Redis's (TIME less the score it wrote), as the recoverers judge it, not
+// this host's clock.
+func workerState(w rdb.Worker) WorkerState {
 	ws := WorkerState{ID: w.ID, State: WorkerNoHeartbeat, InHand: w.InHand, Host: w.Info.Host, PID: w.Info.PID,
 		Concurrency: w.Info.Concurrency, Started: w.Info.Started}
 	if w.Heartbeat {
 		last := w.LastBeat
-		age := now.Sub(last).Seconds()
+		age := w.Age.Seconds()
 		ws.LastHeartbeat, ws.HeartbeatAgeSeconds = &last, &age
 		ws.State = WorkerLive
-		if now.Sub(last) > queue.DefaultLease {
+		if w.Age > queue.DefaultLease {
 			ws.State = WorkerStale
 		}
 	}

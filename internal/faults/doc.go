@@ -7,7 +7,9 @@
 // The faults: kill -9 of a random worker at many moments of the pipeline (and
 // restarting it), SIGTERM during a download, Redis restarted (its data kept by
 // the AOF), MariaDB stopped for a while, the web app's webhook endpoint down
-// for a minute. After each, every task must have completed exactly once, its
+// for a minute, one worker's clock skewed by two minutes either way (test hook
+// COURSEDL_CLOCK_SKEW), one worker cut off from Redis mid-download (a TCP
+// proxy), processes started under a worker.id in use. After each, every task must have completed exactly once, its
 // files must be in its destination once, its event must have reached the web
 // app, and no job may be left in any of the worker's lists. Each test logs its
 // figures on one line:

@@ -38,6 +38,21 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		testWebhookOutage(t, newCluster(t, "webhook", redisShared, 4, mysqlShared))
 	})
+	// The clock and identity tests have a Redis of their own each: no
+	// database number to share with other tests.
+	t.Run("ClockSkew", func(t *testing.T) {
+		t.Parallel()
+		testClockSkew(t, newCluster(t, "skew", startRedis(t, false), 0, mysqlShared))
+	})
+	t.Run("Partition", func(t *testing.T) {
+		t.Parallel()
+		r := startRedis(t, false)
+		testPartition(t, newCluster(t, "partition", r, 0, mysqlShared), startProxy(t, r.addr))
+	})
+	t.Run("SameName", func(t *testing.T) {
+		t.Parallel()
+		testSameName(t, newCluster(t, "samename", startRedis(t, false), 0, mysqlShared))
+	})
 }
 
 // waitFor polls cond until it holds, failing the test after within; cond's

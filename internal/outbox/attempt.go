@@ -47,12 +47,13 @@ func (d *Deliverer) attempt(ctx context.Context, e rdb.OutboxEvent) (sent bool, 
 		d.Metrics.WebhookDelivery(metrics.WebhookDead)
 		return false, d.Redis.BuryEvent(rctx, e.ID, n, reason)
 	}
-	next := d.Now().Add(jitter(d.Schedule[n-1]))
+	delay := jitter(d.Schedule[n-1])
+	next := d.Now().Add(delay) // for people: the outbox has it due on Redis's clock
 	d.event(lifecycle.WebhookFailed, e.TaskID, lifecycle.F("Type", e.Type), lifecycle.F("Attempt", n),
 		lifecycle.F("Error", reason), lifecycle.F("Next", next.UTC().Format(time.RFC3339)))
 	log.Warn("webhook attempt failed", zap.Error(err), zap.Time("next", next))
 	d.Metrics.WebhookDelivery(metrics.WebhookRetry)
-	return false, d.Redis.RetryEvent(rctx, e.ID, n, reason, next)
+	return false, d.Redis.RetryEvent(rctx, e.ID, n, reason, delay)
 }
 
 func (d *Deliverer) event(name string, taskID int64, fields ...lifecycle.Field) {

@@ -70,7 +70,8 @@ func NewDeliverer(p Params) *Deliverer {
 	return &Deliverer{Params: p, wake: make(chan struct{}, 1), handed: make(chan handoff, 64)}
 }
 
-// handoff is an event Release claimed until until, for the Run loop to try.
+// handoff is an event Release claimed until until (on the Now clock; the claim
+// ends no earlier by Redis's), for the Run loop to try.
 type handoff struct {
 	e     rdb.OutboxEvent
 	until time.Time
@@ -88,8 +89,8 @@ func (d *Deliverer) Stage(ctx context.Context, id string, ev notify.Event) error
 
 // ReleaseStaged releases the event staged for taskID, if one is, and looks at
 // the outbox at once; it reports whether there was one.
-func (d *Deliverer) ReleaseStaged(ctx context.Context, taskID int64, now time.Time) (bool, error) {
-	ok, err := d.Redis.ReleaseStaged(ctx, taskID, now)
+func (d *Deliverer) ReleaseStaged(ctx context.Context, taskID int64) (bool, error) {
+	ok, err := d.Redis.ReleaseStaged(ctx, taskID)
 	if ok {
 		d.Wake()
 	}
@@ -101,20 +102,21 @@ func (d *Deliverer) ReleaseStaged(ctx context.Context, taskID int64, now time.Ti
 // to the request under way. The event is claimed first, so no other deliverer
 // sends it meanwhile; should this worker stop before trying it, it goes out when
 // the claim's lease ends.
-func (d *Deliverer) Release(ctx context.Context, id string, taskID int64, now time.Time) error {
-	e, ok, err := d.Redis.ReleaseClaimed(ctx, id, taskID, now, d.lease())
+func (d *Deliverer) Release(ctx context.Context, id string, taskID int64) error {
+	sent := d.Now()
+	e, ok, err := d.Redis.ReleaseClaimed(ctx, id, taskID, d.lease())
 	if err != nil {
 		return err
 	}
 	if ok {
 		select {
-		case d.handed <- handoff{e, now.Add(d.lease())}:
+		case d.handed <- handoff{e, sent.Add(d.lease())}:
 			d.signal()
 			return nil
 		default:
 		}
 		// Many events at once: this one waits its turn in the outbox.
-		if err := d.Redis.EventDue(ctx, id, now); err != nil {
+		if err := d.Redis.EventDue(ctx, id); err != nil {
 			d.Log.Warn("webhook event waits for its lease", zap.String("webhook_id", id), zap.Error(err))
 		}
 	}
@@ -197,16 +199,20 @@ func (d *Deliverer) tryHanded(ctx context.Context) (look bool, err error) {
 	return look, nil
 }
 
-// look sends every event due now; it returns when the earliest event left is
-// due (zero if none is).
+// look sends every event due now by Redis's clock; it returns when the
+// earliest event left is due on the Now clock (zero if none is).
 func (d *Deliverer) look(ctx context.Context) (time.Time, error) {
 	for {
-		events, next, err := d.Redis.ClaimEvents(ctx, d.Now(), d.lease(), 16)
+		asked := d.Now()
+		events, in, err := d.Redis.ClaimEvents(ctx, d.lease(), 16)
 		if err != nil {
 			return time.Time{}, err
 		}
 		if len(events) == 0 {
-			return next, nil
+			if in <= 0 {
+				return time.Time{}, nil
+			}
+			return asked.Add(in), nil
 		}
 		for _, e := range events {
 			if ctx.Err() != nil {

@@ -36,7 +36,7 @@ func TestStopFinishesAttemptUnderWay(t *testing.T) {
 	d := NewDeliverer(Params{Redis: rdb.New(testutil.Redis(t), rdb.Options{}), Sender: g,
 		Schedule: []time.Duration{time.Second}, Timeout: 5 * time.Second, Poll: 10 * time.Millisecond})
 	ctx := context.Background()
-	due(t, d, "msg_a", event(1), time.Now())
+	due(t, d, "msg_a", event(1))
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(rctx) }()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,15 +84,15 @@ func setup(t *testing.T, statuses ...int) (*redis.Client, *Deliverer, *receiver)
 	return rc, d, rec
 }
 
-// due puts ev in the outbox as id, due at now, as a task and its recovery do:
+// due puts ev in the outbox as id, due now, as a task and its recovery do:
 // staged, then released (not handed to the deliverer: a look finds it).
-func due(t *testing.T, d *Deliverer, id string, ev notify.Event, now time.Time) {
+func due(t *testing.T, d *Deliverer, id string, ev notify.Event) {
 	t.Helper()
 	ctx := context.Background()
 	if err := d.Stage(ctx, id, ev); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Redis.ReleaseEvent(ctx, id, ev.TaskID, now); err != nil {
+	if err := d.Redis.ReleaseEvent(ctx, id, ev.TaskID); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -120,7 +121,7 @@ func event(taskID int64) notify.Event {
 
 func TestRetriedUntilAcceptedWithOneID(t *testing.T) {
 	_, d, rec := setup(t, 503, 503)
-	due(t, d, "msg_a", event(1), time.Now())
+	due(t, d, "msg_a", event(1))
 	run(t, d)
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		w, _ := depths(t, d)
@@ -143,7 +144,7 @@ func TestRefusedIsRetriedThenBuriedNotDropped(t *testing.T) {
 	// for an operator once the schedule is over.
 	_, d, rec := setup(t, 400, 404, 401, 410)
 	ctx := context.Background()
-	due(t, d, "msg_b", event(2), time.Now())
+	due(t, d, "msg_b", event(2))
 	run(t, d)
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		_, dead := depths(t, d)
@@ -157,7 +158,7 @@ func TestRefusedIsRetriedThenBuriedNotDropped(t *testing.T) {
 		t.Fatalf("buried entry = %+v, %v", e, err)
 	}
 	// An operator redelivers it.
-	if err := d.Redis.RequeueEvent(ctx, "msg_b", time.Now()); err != nil {
+	if err := d.Redis.RequeueEvent(ctx, "msg_b"); err != nil {
 		t.Fatal(err)
 	}
 	d.Wake()
@@ -166,7 +167,7 @@ func TestRefusedIsRetriedThenBuriedNotDropped(t *testing.T) {
 
 func TestExhaustedIsBuried(t *testing.T) {
 	_, d, rec := setup(t, 500, 500, 500, 500, 500)
-	due(t, d, "msg_c", event(3), time.Now())
+	due(t, d, "msg_c", event(3))
 	run(t, d)
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		_, dead := depths(t, d)
@@ -182,7 +183,7 @@ func TestTwoDeliverersSendOnce(t *testing.T) {
 	_, d1, rec := setup(t)
 	d2 := NewDeliverer(Params{Redis: d1.Redis, Sender: d1.Sender, Schedule: d1.Schedule, Timeout: d1.Timeout, Poll: 5 * time.Millisecond})
 	for i := range 50 {
-		due(t, d1, "msg_"+string(rune('A'+i)), event(int64(i+10)), time.Now())
+		due(t, d1, "msg_"+string(rune('A'+i)), event(int64(i+10)))
 	}
 	run(t, d1)
 	run(t, d2)
@@ -208,19 +209,19 @@ func TestStageRelease(t *testing.T) {
 	d.Wake()
 	// Nothing is due: a pass of the deliverer sends nothing. Wait for a few
 	// polls (Poll is 10 ms) by watching a second, released event go out.
-	due(t, d, "msg_other", event(78), time.Now())
+	due(t, d, "msg_other", event(78))
 	d.Wake()
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 1 }, "the released event sent")
 	if got := rec.sent(); len(got) != 1 || got[0] != "msg_other" {
 		t.Fatalf("sent %v: the staged event went out before its release", got)
 	}
-	ok, err := d.Redis.ReleaseStaged(ctx, 77, time.Now())
+	ok, err := d.Redis.ReleaseStaged(ctx, 77)
 	if err != nil || !ok {
 		t.Fatalf("ReleaseStaged = %v, %v", ok, err)
 	}
 	d.Wake()
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the staged event sent after release")
-	if ok, _ := d.Redis.ReleaseStaged(ctx, 77, time.Now()); ok {
+	if ok, _ := d.Redis.ReleaseStaged(ctx, 77); ok {
 		t.Fatal("released twice")
 	}
 }
@@ -233,13 +234,12 @@ func TestDelivererRelease(t *testing.T) {
 	if err := d.Stage(ctx, "msg_h", event(81)); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	if err := d.Release(ctx, "msg_h", 81, now); err != nil {
+	if err := d.Release(ctx, "msg_h", 81); err != nil {
 		t.Fatal(err)
 	}
 	// Not yet sent (Run is not running): claimed, so a pass elsewhere finds
 	// nothing due, and the staged mark is gone.
-	if got, _, err := d.Redis.ClaimEvents(ctx, now.Add(time.Second), time.Minute, 10); err != nil || len(got) != 0 {
+	if got, _, err := d.Redis.ClaimEvents(ctx, time.Minute, 10); err != nil || len(got) != 0 {
 		t.Fatalf("another deliverer claimed %+v, %v", got, err)
 	}
 	if rc.HExists(ctx, rdb.OutboxStagedKey, "81").Val() {
@@ -248,15 +248,15 @@ func TestDelivererRelease(t *testing.T) {
 	run(t, d)
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 1 }, "the released event sent")
 	testutil.Eventually(t, 5*time.Second, func() bool { w, _ := depths(t, d); return w == 0 }, "the outbox empty once sent")
-	if err := d.Release(ctx, "msg_h", 81, time.Now()); err != nil {
+	if err := d.Release(ctx, "msg_h", 81); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := d.ReleaseStaged(ctx, 81, time.Now()); ok || err != nil {
+	if ok, err := d.ReleaseStaged(ctx, 81); ok || err != nil {
 		t.Fatalf("ReleaseStaged after the release = %v, %v", ok, err)
 	}
 	// A marker due now: the look that sends it would send msg_h too, had the
 	// second release made it due again.
-	due(t, d, "msg_mark", event(90), time.Now())
+	due(t, d, "msg_mark", event(90))
 	d.Wake()
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the marker sent")
 	if got := rec.sent(); !slices.Equal(got, []string{"msg_h", "msg_mark"}) {
@@ -268,18 +268,22 @@ func TestDelivererRelease(t *testing.T) {
 // app ahead of it) is not tried by the hand-off: another deliverer may have
 // claimed and sent it meanwhile, and the web app would get it twice.
 func TestDelivererSkipsAHandOffPastItsClaim(t *testing.T) {
-	_, d, rec := setup(t)
+	rc, d, rec := setup(t)
 	ctx := context.Background()
-	d.Now = func() time.Time { return time.Now().Add(d.lease() - time.Second) } // within Timeout of the claim's end
+	var waited atomic.Int64 // how long the hand-off has waited, as the deliverer's clock tells
+	d.Now = func() time.Time { return time.Now().Add(time.Duration(waited.Load())) }
 	if err := d.Stage(ctx, "msg_late", event(82)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Release(ctx, "msg_late", 82, time.Now()); err != nil {
+	if err := d.Release(ctx, "msg_late", 82); err != nil {
 		t.Fatal(err)
 	}
-	// The claim has ended for another deliverer, which sends the event.
-	other := NewDeliverer(Params{Redis: d.Redis, Sender: d.Sender, Schedule: d.Schedule, Timeout: d.Timeout,
-		Now: func() time.Time { return time.Now().Add(d.lease() + time.Second) }})
+	waited.Store(int64(d.lease() - time.Second)) // within Timeout of the claim's end
+	// The claim has ended, by Redis's clock, for another deliverer, which
+	// sends the event.
+	ended := rc.Time(ctx).Val().Add(-time.Second)
+	rc.ZAddXX(ctx, rdb.OutboxKey, redis.Z{Score: float64(ended.UnixMilli()), Member: "msg_late"})
+	other := NewDeliverer(Params{Redis: d.Redis, Sender: d.Sender, Schedule: d.Schedule, Timeout: d.Timeout})
 	if _, err := other.pass(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +296,7 @@ func TestDelivererSkipsAHandOffPastItsClaim(t *testing.T) {
 	if err := d.Stage(ctx, "msg_mark", event(90)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Release(ctx, "msg_mark", 90, d.Now()); err != nil {
+	if err := d.Release(ctx, "msg_mark", 90); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() >= 2 }, "the marker sent")
@@ -312,7 +316,7 @@ func TestDelivererReleaseWhenBusy(t *testing.T) {
 		if err := d.Stage(ctx, id, event(int64(1000+i))); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Release(ctx, id, int64(1000+i), time.Now()); err != nil {
+		if err := d.Release(ctx, id, int64(1000+i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -332,7 +336,7 @@ func TestDelivererWakesForTheNextRetry(t *testing.T) {
 	_, d, rec := setup(t, http.StatusServiceUnavailable)
 	d.Poll, d.Schedule = time.Hour, []time.Duration{300 * time.Millisecond}
 	run(t, d)
-	due(t, d, "msg_r", event(7), time.Now())
+	due(t, d, "msg_r", event(7))
 	d.Wake()
 	testutil.Eventually(t, 5*time.Second, func() bool { return rec.count() == 2 }, "the retry about 300 ms after the 503")
 }

@@ -72,7 +72,7 @@ func (p *Pipeline) judge(ctx context.Context, rec *recorder, j job.Job, row stor
 	if row.Status == store.StatusCompleted {
 		// A run that crashed after writing the row may have left its webhook
 		// staged: send it now.
-		if _, err := p.Outbox.ReleaseStaged(ctx, j.TaskID, p.now()); err != nil {
+		if _, err := p.Outbox.ReleaseStaged(ctx, j.TaskID); err != nil {
 			return nil, p.later(ctx, rec, err)
 		}
 		rec.record(ctx, note{msg: "task already completed; job acknowledged and skipped", ended: metrics.ResultSkipped})

@@ -157,14 +157,14 @@ func (o *fakeOutbox) Stage(_ context.Context, id string, ev notify.Event) error 
 	return nil
 }
 
-func (o *fakeOutbox) Release(_ context.Context, id string, _ int64, _ time.Time) error {
+func (o *fakeOutbox) Release(_ context.Context, id string, _ int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.released = append(o.released, id)
 	return nil
 }
 
-func (o *fakeOutbox) ReleaseStaged(context.Context, int64, time.Time) (bool, error) {
+func (o *fakeOutbox) ReleaseStaged(context.Context, int64) (bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.releaseStaged++
@@ -214,10 +214,40 @@ func (l *fakeLocker) Acquire(context.Context, int64) (Lock, error) {
 type fakeLock struct {
 	lost     chan struct{}
 	mu       sync.Mutex
+	err      error // Err's answer once lost is closed
 	released int
+	// confirmErr, when set, is Confirm's answer from its failAt-th call on
+	// (the first when failAt is 0).
+	confirmErr error
+	failAt     int
+	confirms   int
 }
 
 func (l *fakeLock) Lost() <-chan struct{} { return l.lost }
+
+func (l *fakeLock) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// lose closes lost with err as Err's answer.
+func (l *fakeLock) lose(err error) {
+	l.mu.Lock()
+	l.err = err
+	l.mu.Unlock()
+	close(l.lost)
+}
+
+func (l *fakeLock) Confirm(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.confirms++
+	if l.confirmErr != nil && l.confirms >= l.failAt {
+		return l.confirmErr
+	}
+	return nil
+}
 
 func (l *fakeLock) Release(context.Context) error {
 	l.mu.Lock()

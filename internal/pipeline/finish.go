@@ -99,10 +99,13 @@ func (p *Pipeline) retryOrFail(ctx context.Context, t *task, reason string) queu
 	return res
 }
 
-// settle ends a task: the event is staged, the row written, the event released,
-// the attempts forgotten. A crash anywhere in between loses nothing: a staged
+// settle ends a task once its lock is confirmed held: the event is staged, the
+// row written, the event released, the attempts forgotten. A crash anywhere in between loses nothing: a staged
 // event is released when the job comes back and finds its row completed.
 func (p *Pipeline) settle(ctx context.Context, t *task, id string, ev notify.Event, writeRow func(context.Context) error) error {
+	if err := p.confirm(ctx, t, "final row write"); err != nil {
+		return err
+	}
 	t.rec.record(ctx, note{stage: progress.StageNotifying})
 	if err := p.Outbox.Stage(ctx, id, ev); err != nil {
 		return err
@@ -110,7 +113,7 @@ func (p *Pipeline) settle(ctx context.Context, t *task, id string, ev notify.Eve
 	if err := p.write(ctx, writeRow); err != nil {
 		return err
 	}
-	if err := p.Outbox.Release(ctx, id, t.id, p.now()); err != nil {
+	if err := p.Outbox.Release(ctx, id, t.id); err != nil {
 		return err
 	}
 	t.rec.record(ctx, note{line: fmt.Sprintf("webhook %s queued as %s", ev.Type, id)})

@@ -56,8 +56,8 @@ type Uploader interface {
 // one.
 type Outbox interface {
 	Stage(ctx context.Context, id string, ev notify.Event) error
-	Release(ctx context.Context, id string, taskID int64, now time.Time) error
-	ReleaseStaged(ctx context.Context, taskID int64, now time.Time) (bool, error)
+	Release(ctx context.Context, id string, taskID int64) error
+	ReleaseStaged(ctx context.Context, taskID int64) (bool, error)
 }
 
 // Attempts counts the failed attempts of a task across its runs.
@@ -73,10 +73,14 @@ type Locker interface {
 	Acquire(ctx context.Context, taskID int64) (Lock, error)
 }
 
-// Lock is a held task lock. Lost is closed if another runner takes it; the task
-// must then stop.
+// Lock is a held task lock; *queue.Lock is one. Lost is closed when the task
+// must stop: another runner took the lock (Err is queue.ErrLockLost), or it
+// could not be renewed in time (queue.ErrFenced). Confirm renews it in a round
+// trip: nothing irreversible starts unless it returns nil.
 type Lock interface {
 	Lost() <-chan struct{}
+	Err() error
+	Confirm(ctx context.Context) error
 	Release(ctx context.Context) error
 }
 
@@ -172,6 +176,10 @@ const (
 // errLockLost is the cause of a task's cancellation when its lock was taken.
 var errLockLost = errors.New("task lock lost")
 
+// errNotConfirmed says a step that cannot be undone did not start: the task's
+// lock could not be confirmed.
+var errNotConfirmed = errors.New("task lock not confirmed")
+
 // Handle runs the task of one job and says what becomes of the job: admit
 // checks the job and takes its task, run takes the task to its end.
 func (p *Pipeline) Handle(ctx context.Context, payload string) queue.Result {
@@ -195,12 +203,19 @@ func (p *Pipeline) later(ctx context.Context, rec *recorder, err error) queue.Re
 	n := note{ended: metrics.ResultRequeued, level: zap.WarnLevel}
 	res := queue.Result{Outcome: queue.Retry, Delay: retryDelay}
 	switch {
+	case errors.Is(context.Cause(ctx), queue.ErrFenced):
+		n.msg, n.level = queue.ErrFenced.Error()+"; job waits for recovery", zap.ErrorLevel
+		n.with = []zap.Field{zap.Duration("delay", lockedDelay)}
+		res.Delay = lockedDelay
 	case errors.Is(context.Cause(ctx), errLockLost):
 		n.msg, n.with = "task stopped: another runner took its lock; job waits", []zap.Field{zap.Duration("delay", lockedDelay)}
 		res.Delay = lockedDelay
 	case ctx.Err() != nil:
 		n.msg, n.level = "task interrupted; job goes back to the queue", zap.InfoLevel
 		res = queue.Result{Outcome: queue.Requeue}
+	case errors.Is(err, errNotConfirmed):
+		n.msg, n.with = "task stopped: its lock could not be confirmed; job waits", []zap.Field{zap.Error(err), zap.Duration("delay", lockedDelay)}
+		res.Delay = lockedDelay
 	default:
 		n.msg, n.with = "task cannot go on now; job waits", []zap.Field{zap.Error(err), zap.Duration("delay", retryDelay)}
 	}

@@ -348,6 +348,51 @@ func TestHandle(t *testing.T) {
 		want: outcome{result: queue.Retry, delay: lockedDelay, row: store.StatusDownloading, ended: metrics.ResultRequeued,
 			msg:    "task stopped: another runner took its lock; job waits",
 			events: []string{lifecycle.JobReceived, lifecycle.EnrollConfirmed, lifecycle.DownloadStart}},
+	}, {
+		// The lock could not be renewed in time (Redis out of reach): the task
+		// stops itself before another worker may take it, and its job waits
+		// for recovery without using up an attempt.
+		name: "lock fenced mid-download",
+		set: func(f *fixture) {
+			f.down.run = func(ctx context.Context, j download.Job, on func(process.Stream, [][]byte)) (process.Result, error) {
+				f.locker.lock.lose(queue.ErrFenced)
+				return stopped(ctx, j, on)
+			}
+		},
+		want: outcome{result: queue.Retry, delay: lockedDelay, row: store.StatusDownloading, ended: metrics.ResultRequeued,
+			msg:    "lock not renewed; task stopped (fenced); job waits for recovery",
+			events: []string{lifecycle.JobReceived, lifecycle.EnrollConfirmed, lifecycle.DownloadStart}},
+		check: lockReleased,
+	}, {
+		name: "lock not confirmed before the upload",
+		set: func(f *fixture) {
+			f.locker.lock.confirmErr = errors.New("renew lock of task 17: dial tcp: connection refused")
+		},
+		want: outcome{result: queue.Retry, delay: lockedDelay, row: store.StatusDownloading, ended: metrics.ResultRequeued,
+			msg: "task stopped: its lock could not be confirmed; job waits",
+			events: []string{lifecycle.JobReceived, lifecycle.EnrollConfirmed, lifecycle.DownloadStart,
+				lifecycle.DownloadSuccess}},
+		check: func(t *testing.T, f *fixture) {
+			if f.up.calls != 0 {
+				t.Error("rclone ran without the lock confirmed")
+			}
+			lockReleased(t, f)
+		},
+	}, {
+		name: "lock not confirmed before the final write",
+		set: func(f *fixture) {
+			f.locker.lock.confirmErr, f.locker.lock.failAt = queue.ErrLockLost, 2
+		},
+		want: outcome{result: queue.Retry, delay: lockedDelay, row: store.StatusUploading, ended: metrics.ResultRequeued,
+			msg: "task stopped: its lock could not be confirmed; job waits",
+			events: []string{lifecycle.JobReceived, lifecycle.EnrollConfirmed, lifecycle.DownloadStart,
+				lifecycle.DownloadSuccess, lifecycle.UploadSuccess}},
+		check: func(t *testing.T, f *fixture) {
+			if len(f.outbox.staged) != 0 || f.locker.lock.confirms != 2 {
+				t.Errorf("staged %v after %d confirms: the webhook was staged without the lock", f.outbox.staged, f.locker.lock.confirms)
+			}
+			lockReleased(t, f)
+		},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,7 +55,7 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 	go func() {
 		select {
 		case <-t.lock.Lost():
-			cancel(errLockLost)
+			cancel(lockCause(t.lock))
 		case <-ctx.Done():
 		}
 	}()
@@ -252,6 +252,9 @@ func (p *Pipeline) upload(ctx context.Context, t *task, st *resume) (queue.Resul
 	if err != nil || size.Files == 0 && t.fresh {
 		return p.fail(ctx, t, "download failed: the downloader exited 0 but left no files"), false
 	}
+	if err := p.confirm(ctx, t, "upload"); err != nil {
+		return p.later(ctx, t.rec, err), false
+	}
 	t.rec.record(ctx, note{moved: metrics.Downloaded, bytes: size.Bytes, line: fmt.Sprintf("upload of %q started", folder)})
 	began := p.now()
 	up, err, werr := p.runUploader(ctx, t, upload.Request{TaskID: t.id, Source: source, Folder: folder, Email: t.email})
@@ -304,4 +307,23 @@ func (p *Pipeline) uploadFailed(ctx context.Context, t *task, err error) queue.R
 		return p.fail(ctx, t, "upload failed: "+err.Error())
 	}
 	return p.retryOrFail(ctx, t, "upload failed: "+err.Error())
+}
+
+// lockCause is why a task whose lock's Lost closed is stopped: fenced (not
+// renewed in time), or taken by another runner.
+func lockCause(lock Lock) error {
+	if err := lock.Err(); errors.Is(err, queue.ErrFenced) {
+		return err
+	}
+	return errLockLost
+}
+
+// confirm renews the task's lock in a round trip before step, which cannot be
+// undone (rclone move, the row's final write): it starts only while the lock
+// is known to be held. An error wraps errNotConfirmed; the job then waits.
+func (p *Pipeline) confirm(ctx context.Context, t *task, step string) error {
+	if err := t.lock.Confirm(ctx); err != nil {
+		return fmt.Errorf("%w before the %s: %w", errNotConfirmed, step, err)
+	}
+	return nil
 }

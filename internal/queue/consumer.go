@@ -257,7 +257,7 @@ func (c *Consumer) record(ctx context.Context, payload string, res Result) error
 	case Requeue:
 		return c.Redis.Requeue(ctx, payload)
 	case Retry:
-		return c.Redis.Delay(ctx, payload, time.Now().Add(res.Delay))
+		return c.Redis.Delay(ctx, payload, res.Delay)
 	case DeadLetter:
 		return c.Redis.DeadLetter(ctx, payload, res.Reason, time.Now())
 	}

@@ -16,7 +16,6 @@ type RecovererParams struct {
 	Lease time.Duration // default DefaultLease
 	Every time.Duration // default DefaultRecoverEvery
 	Log   *zap.Logger
-	Now   func() time.Time
 	// OnRecovered is called for each job given back, with the dead worker's id.
 	OnRecovered func(payload, worker string)
 }
@@ -32,9 +31,6 @@ func NewRecoverer(p RecovererParams) *Recoverer {
 	}
 	if p.Every <= 0 {
 		p.Every = DefaultRecoverEvery
-	}
-	if p.Now == nil {
-		p.Now = time.Now
 	}
 	if p.Log == nil {
 		p.Log = zap.NewNop()
@@ -56,17 +52,18 @@ func (r *Recoverer) Run(ctx context.Context) error {
 	})
 }
 
-// Pass recovers once: workers whose heartbeat expired, and processing lists that
-// belong to no live worker. It returns how many jobs went back.
+// Pass recovers once: workers whose heartbeat is older than the lease, and
+// processing lists that belong to no live worker. It returns how many jobs
+// went back. Ages are measured on Redis's clock, inside its scripts: a host
+// whose clock is off does not take a live worker for dead.
 func (r *Recoverer) Pass(ctx context.Context) (int, error) {
-	cutoff := r.Now().Add(-r.Lease)
-	suspects, err := r.Redis.Suspects(ctx, cutoff)
+	suspects, err := r.Redis.Suspects(ctx, r.Lease)
 	if err != nil {
 		return 0, err
 	}
 	total := 0
 	for _, id := range suspects {
-		moved, err := r.Redis.RecoverWorker(ctx, id, cutoff)
+		moved, err := r.Redis.RecoverWorker(ctx, id, r.Lease)
 		for _, p := range moved {
 			r.Log.Warn("job of a dead worker recovered", zap.String("worker", id))
 			if r.OnRecovered != nil {

@@ -89,12 +89,12 @@ func TestHeartbeatKeepsAliveAndClaimRefusesALiveOwner(t *testing.T) {
 	if err := h.Claim(ctx); err != nil {
 		t.Fatalf("reclaim by the same process: %v", err)
 	}
-	// Another host beating under the same id: refused.
-	rc.HSet(ctx, rdb.WorkerInfoPrefix+"w1", "host", "other-host")
+	// Another process on another host beating under the same id: refused.
+	rc.HSet(ctx, rdb.WorkerInfoPrefix+"w1", "host", "other-host", "token", "another-process")
 	if err := h.Claim(ctx); !errors.Is(err, ErrIDInUse) {
 		t.Fatalf("claim of an id in use: %v", err)
 	}
-	rc.HSet(ctx, rdb.WorkerInfoPrefix+"w1", "host", hostname(t), "pid", os.Getpid())
+	rc.HSet(ctx, rdb.WorkerInfoPrefix+"w1", "host", hostname(t), "pid", os.Getpid(), "token", h.Token())
 
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -430,7 +430,7 @@ func TestSchedulerWaitsForTheNextDueJob(t *testing.T) {
 	r := rdb.New(rc, rdb.Options{Queue: "q", Worker: "w1"})
 	rc.LPush(ctx, "q", "first", "second")
 	first, _ := r.Fetch(ctx, time.Second)
-	if err := r.Delay(ctx, first, time.Now().Add(300*time.Millisecond)); err != nil {
+	if err := r.Delay(ctx, first, 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	s := NewScheduler(SchedulerParams{Redis: r, Every: time.Hour, Log: zaptest.NewLogger(t)})
@@ -443,7 +443,7 @@ func TestSchedulerWaitsForTheNextDueJob(t *testing.T) {
 	if second != "first" {
 		t.Fatalf("fetched %q, want the promoted job", second)
 	}
-	if err := r.Delay(ctx, second, time.Now().Add(300*time.Millisecond)); err != nil {
+	if err := r.Delay(ctx, second, 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	s.Wake()

@@ -18,7 +18,6 @@ type SchedulerParams struct {
 	Redis *rdb.Client
 	Every time.Duration // the longest wait; default DefaultSchedulerWait
 	Log   *zap.Logger
-	Now   func() time.Time
 }
 
 // Scheduler gives delayed jobs back to the queue when they are due. Every worker
@@ -38,9 +37,6 @@ func NewScheduler(p SchedulerParams) *Scheduler {
 	if p.Every <= 0 {
 		p.Every = DefaultSchedulerWait
 	}
-	if p.Now == nil {
-		p.Now = time.Now
-	}
 	if p.Log == nil {
 		p.Log = zap.NewNop()
 	}
@@ -56,7 +52,8 @@ func (s *Scheduler) Wake() {
 }
 
 // Run promotes due jobs at once and then whenever the next is due, until ctx
-// ends.
+// ends. Due times are on Redis's clock; the wait until the next one is
+// measured on this process's monotonic clock.
 func (s *Scheduler) Run(ctx context.Context) error {
 	return loop.Run(ctx, loop.Params{
 		Every:   s.Every,
@@ -64,9 +61,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		Log:     s.Log,
 		Failing: "cannot move delayed jobs; retrying",
 		Back:    "delayed jobs move again",
-		Now:     s.Now,
 	}, func(ctx context.Context) (time.Time, error) {
-		_, next, err := s.Redis.PromoteDue(ctx, s.Now())
-		return next, err
+		_, in, err := s.Redis.PromoteDue(ctx)
+		if err != nil || in <= 0 {
+			return time.Time{}, err
+		}
+		return time.Now().Add(in), nil
 	})
 }

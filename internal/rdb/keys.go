@@ -18,14 +18,16 @@ const (
 	// yet settled.
 	ProcessingPrefix = "dl:processing:"
 	// WorkersKey is a sorted set: worker id -> Unix milliseconds of its last
-	// heartbeat. A worker whose heartbeat is older than the lease is dead, and
-	// the recoverer of any live worker gives its processing list back.
+	// heartbeat, on Redis's clock (TIME). A worker whose heartbeat is older
+	// than the lease is dead, and the recoverer of any live worker gives its
+	// processing list back.
 	WorkersKey = "dl:workers"
 	// WorkerInfoPrefix + id is a hash describing a live worker (host, pid,
-	// started, concurrency), expiring with its lease.
+	// boot id, the process's token, started, concurrency), expiring with its
+	// lease.
 	WorkerInfoPrefix = "dl:worker:"
-	// DelayedKey is a sorted set: job payload -> Unix milliseconds when it is
-	// due again (a retry waiting for its backoff).
+	// DelayedKey is a sorted set: job payload -> Unix milliseconds, on Redis's
+	// clock, when it is due again (a retry waiting for its backoff).
 	DelayedKey = "dl:delayed"
 	// AttemptsKey is a hash: task id -> attempts made so far of its current run.
 	AttemptsKey = "dl:attempts"
@@ -33,7 +35,7 @@ const (
 	// "<worker id>/<random>".
 	LockPrefix = "dl:lock:task:"
 	// OutboxKey is the webhook outbox: a sorted set of event ids by the Unix
-	// milliseconds of their next attempt.
+	// milliseconds, on Redis's clock, of their next attempt.
 	OutboxKey = "dl:outbox"
 	// OutboxDeadKey lists the ids of events an operator must look at (refused,
 	// or past the schedule); their hashes are kept.

@@ -51,24 +51,27 @@ func (r *Client) StageEvent(ctx context.Context, id string, taskID int64, typ st
 	return wrap("outbox stage "+id, err)
 }
 
-// ReleaseEvent makes the staged event id of taskID due now.
-func (r *Client) ReleaseEvent(ctx context.Context, id string, taskID int64, now time.Time) error {
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAddNX(ctx, OutboxKey, redis.Z{Score: float64(now.UnixMilli()), Member: id})
-		p.HDel(ctx, OutboxStagedKey, itoa(taskID))
-		return nil
-	})
+// releaseEventScript makes event ARGV[1] due at Redis's now unless it is in the
+// due set already, and removes the staged mark of task ARGV[2].
+var releaseEventScript = redis.NewScript(luaNow + `
+redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1`)
+
+// ReleaseEvent makes the staged event id of taskID due now, by Redis's clock.
+func (r *Client) ReleaseEvent(ctx context.Context, id string, taskID int64) error {
+	err := releaseEventScript.Run(ctx, r.c, []string{OutboxKey, OutboxStagedKey}, id, taskID).Err()
 	return wrap("outbox release "+id, err)
 }
 
 // releaseClaimedScript is ReleaseEvent with the event claimed by the caller
-// until ARGV[3] (Unix ms) and returned whole, in one round trip: id ARGV[1] of
+// for ARGV[3] ms from Redis's now and returned whole, in one round trip: id ARGV[1] of
 // task ARGV[2] is added to the due set unless it is there already (then false
 // is returned and the set is left as it was), its staged mark removed, and its
 // fields (event hash ARGV[4]) returned as ClaimEvents returns them.
-var releaseClaimedScript = redis.NewScript(`
+var releaseClaimedScript = redis.NewScript(luaNow + `
 redis.call('HDEL', KEYS[2], ARGV[2])
-if redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1]) == 0 then return false end
+if redis.call('ZADD', KEYS[1], 'NX', now + tonumber(ARGV[3]), ARGV[1]) == 0 then return false end
 local f = redis.call('HMGET', ARGV[4], 'body', 'taskId', 'type', 'attempts', 'lastError')
 if not f[1] then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -79,13 +82,13 @@ return f
 `)
 
 // ReleaseClaimed releases the staged event id of taskID claimed by the caller
-// until now+lease, and returns it for a first attempt: no other deliverer takes
+// for lease (by Redis's clock), and returns it for a first attempt: no other deliverer takes
 // it meanwhile, and should the caller never try it, it is sent when the lease
 // ends. ok is false when id was released already (it stays as it was) or has
 // no event.
-func (r *Client) ReleaseClaimed(ctx context.Context, id string, taskID int64, now time.Time, lease time.Duration) (e OutboxEvent, ok bool, err error) {
+func (r *Client) ReleaseClaimed(ctx context.Context, id string, taskID int64, lease time.Duration) (e OutboxEvent, ok bool, err error) {
 	f, err := releaseClaimedScript.Run(ctx, r.c, []string{OutboxKey, OutboxStagedKey},
-		id, taskID, now.Add(lease).UnixMilli(), OutboxEventKey(id)).StringSlice()
+		id, taskID, millis(lease), OutboxEventKey(id)).StringSlice()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return OutboxEvent{}, false, nil
@@ -97,15 +100,19 @@ func (r *Client) ReleaseClaimed(ctx context.Context, id string, taskID int64, no
 	return outboxEvent(id, f[0], f[1], f[2], f[3], f[4]), true, nil
 }
 
+// dueScript makes event ARGV[1], if in the due set, due at Redis's now.
+var dueScript = redis.NewScript(luaNow + `
+return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])`)
+
 // EventDue makes event id due at once (one released claimed that its
 // deliverer could not take).
-func (r *Client) EventDue(ctx context.Context, id string, now time.Time) error {
-	return wrap("outbox due "+id, r.c.ZAddXX(ctx, OutboxKey, redis.Z{Score: float64(now.UnixMilli()), Member: id}).Err())
+func (r *Client) EventDue(ctx context.Context, id string) error {
+	return wrap("outbox due "+id, dueScript.Run(ctx, r.c, []string{OutboxKey}, id).Err())
 }
 
 // ReleaseStaged releases the event staged for taskID, if one is; it reports
 // whether there was one.
-func (r *Client) ReleaseStaged(ctx context.Context, taskID int64, now time.Time) (bool, error) {
+func (r *Client) ReleaseStaged(ctx context.Context, taskID int64) (bool, error) {
 	id, err := r.c.HGet(ctx, OutboxStagedKey, itoa(taskID)).Result()
 	if IsNil(err) {
 		return false, nil
@@ -113,22 +120,22 @@ func (r *Client) ReleaseStaged(ctx context.Context, taskID int64, now time.Time)
 	if err != nil {
 		return false, wrap("outbox staged of task "+itoa(taskID), err)
 	}
-	return true, r.ReleaseEvent(ctx, id, taskID, now)
+	return true, r.ReleaseEvent(ctx, id, taskID)
 }
 
-// claimScript takes up to ARGV[3] events due by ARGV[1], moves their next
-// attempt to ARGV[2] so that no other deliverer takes them meanwhile, and returns
-// each with its fields (one round trip: a task's webhook goes out right after it
-// is released). An id whose event hash (ARGV[4] + id) is gone is dropped.
-// The result is flat: first when the earliest event left is due (empty if none),
-// then id, body, taskId, type, attempts, lastError, id, ...
-var claimScript = redis.NewScript(`
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+// claimScript takes up to ARGV[2] events due by Redis's now, moves their next
+// attempt ARGV[1] ms later so that no other deliverer takes them meanwhile, and
+// returns each with its fields (one round trip: a task's webhook goes out right
+// after it is released). An id whose event hash (ARGV[3] + id) is gone is
+// dropped. The result is flat: first in how many ms the earliest event left is
+// due (empty if none), then id, body, taskId, type, attempts, lastError, id, ...
+var claimScript = redis.NewScript(luaNow + `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {''}
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', ARGV[4] .. id, 'body', 'taskId', 'type', 'attempts', 'lastError')
+  local f = redis.call('HMGET', ARGV[3] .. id, 'body', 'taskId', 'type', 'attempts', 'lastError')
   if f[1] then
-    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+    redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), id)
     table.insert(out, id)
     for i = 1, 5 do table.insert(out, f[i] or '') end
   else
@@ -136,22 +143,22 @@ for _, id in ipairs(ids) do
   end
 end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if nxt[2] then out[1] = nxt[2] end
+if nxt[2] then out[1] = tostring(math.max(tonumber(nxt[2]) - now, 1)) end
 return out
 `)
 
-// ClaimEvents leases up to n due events until now+lease and returns them, and
-// when the earliest event left in the outbox is due (zero if there is none; the
-// events just claimed count, due at the end of their lease).
-func (r *Client) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, n int) ([]OutboxEvent, time.Time, error) {
-	flat, err := claimScript.Run(ctx, r.c, []string{OutboxKey},
-		now.UnixMilli(), now.Add(lease).UnixMilli(), n, OutboxEventPrefix).StringSlice()
+// ClaimEvents leases up to n events due by Redis's clock for lease and returns
+// them, and how long until the earliest event left in the outbox is due (zero
+// if there is none; the events just claimed count, due at the end of their
+// lease), to be waited out on the caller's monotonic clock.
+func (r *Client) ClaimEvents(ctx context.Context, lease time.Duration, n int) ([]OutboxEvent, time.Duration, error) {
+	flat, err := claimScript.Run(ctx, r.c, []string{OutboxKey}, millis(lease), n, OutboxEventPrefix).StringSlice()
 	if err != nil {
-		return nil, time.Time{}, wrap("outbox claim", err)
+		return nil, 0, wrap("outbox claim", err)
 	}
-	var next time.Time
+	var next time.Duration
 	if len(flat) > 0 && flat[0] != "" {
-		next = unixMilli(flat[0])
+		next, _ = msDuration(flat[0])
 	}
 	out := make([]OutboxEvent, 0, len(flat)/6)
 	for i := 1; i+5 < len(flat); i += 6 {
@@ -188,13 +195,17 @@ func (r *Client) EventDelivered(ctx context.Context, id string) error {
 	return wrap("outbox delivered "+id, err)
 }
 
-// RetryEvent records a failed attempt and sets the next one at next.
-func (r *Client) RetryEvent(ctx context.Context, id string, attempts int, reason string, next time.Time) error {
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, OutboxEventKey(id), "attempts", attempts, "lastError", reason)
-		p.ZAdd(ctx, OutboxKey, redis.Z{Score: float64(next.UnixMilli()), Member: id})
-		return nil
-	})
+// retryScript records attempt ARGV[2] of event ARGV[1] (hash KEYS[2]), failed
+// for ARGV[3], and sets the next one ARGV[4] ms after Redis's now.
+var retryScript = redis.NewScript(luaNow + `
+redis.call('HSET', KEYS[2], 'attempts', ARGV[2], 'lastError', ARGV[3])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1])
+return 1`)
+
+// RetryEvent records a failed attempt and sets the next one in after now, by
+// Redis's clock.
+func (r *Client) RetryEvent(ctx context.Context, id string, attempts int, reason string, in time.Duration) error {
+	err := retryScript.Run(ctx, r.c, []string{OutboxKey, OutboxEventKey(id)}, id, attempts, reason, millis(in)).Err()
 	return wrap("outbox retry "+id, err)
 }
 
@@ -211,21 +222,25 @@ func (r *Client) BuryEvent(ctx context.Context, id string, attempts int, reason 
 	return wrap("outbox bury "+id, err)
 }
 
+// requeueEventScript makes event ARGV[1] (hash KEYS[3]) due at Redis's now
+// with its attempts reset, off the dead list KEYS[2]; 0 when it has no hash.
+var requeueEventScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+` + luaNow + `
+redis.call('HSET', KEYS[3], 'attempts', 0)
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+return 1`)
+
 // RequeueEvent schedules a buried event again, due at once, with its attempts
 // reset.
-func (r *Client) RequeueEvent(ctx context.Context, id string, now time.Time) error {
-	n, err := r.c.Exists(ctx, OutboxEventKey(id)).Result()
+func (r *Client) RequeueEvent(ctx context.Context, id string) error {
+	n, err := requeueEventScript.Run(ctx, r.c, []string{OutboxKey, OutboxDeadKey, OutboxEventKey(id)}, id).Int()
 	if err != nil {
 		return wrap("outbox requeue "+id, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("outbox requeue %s: no such event", id)
 	}
-	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, OutboxEventKey(id), "attempts", 0)
-		p.LRem(ctx, OutboxDeadKey, 0, id)
-		p.ZAdd(ctx, OutboxKey, redis.Z{Score: float64(now.UnixMilli()), Member: id})
-		return nil
-	})
-	return wrap("outbox requeue "+id, err)
+	return nil
 }

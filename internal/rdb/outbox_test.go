@@ -12,16 +12,37 @@ import (
 	"github.com/coursedl/worker/internal/testutil"
 )
 
-// outboxDue stages event id of taskID with body and releases it, due at now,
-// as a task does.
-func outboxDue(t *testing.T, r *rdb.Client, id string, taskID int64, body string, now time.Time) {
+// outboxDue stages event id of taskID with body and releases it, due now by
+// Redis's clock, as a task does.
+func outboxDue(t *testing.T, r *rdb.Client, id string, taskID int64, body string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := r.StageEvent(ctx, id, taskID, "task.completed", []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.ReleaseEvent(ctx, id, taskID, now); err != nil {
+	if err := r.ReleaseEvent(ctx, id, taskID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// redisNow reads Redis's clock.
+func redisNow(t *testing.T, rc *redis.Client) time.Time {
+	t.Helper()
+	now, err := rc.Time(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
+// scoreWithin checks that the score of member in key is, in Unix ms, between
+// from and to (Redis's clock read before and after the write, plus what the
+// write added).
+func scoreWithin(t *testing.T, rc *redis.Client, key, member string, from, to time.Time) {
+	t.Helper()
+	at, err := rc.ZScore(context.Background(), key, member).Result()
+	if err != nil || int64(at) < from.UnixMilli() || int64(at) > to.UnixMilli() {
+		t.Fatalf("%s in %s at %v, %v; want between %d and %d", member, key, at, err, from.UnixMilli(), to.UnixMilli())
 	}
 }
 
@@ -30,20 +51,21 @@ func TestClaimEventsReturnsEvents(t *testing.T) {
 	ctx := context.Background()
 	rc := testutil.Redis(t)
 	r := rdb.New(rc, rdb.Options{})
-	now := time.Now()
+	before := redisNow(t, rc)
 	body := `{"type":"task.completed","taskId":5}`
-	outboxDue(t, r, "msg_e", 5, body, now)
-	if err := r.RetryEvent(ctx, "msg_e", 2, "503 Service Unavailable", now); err != nil {
+	outboxDue(t, r, "msg_e", 5, body)
+	if err := r.RetryEvent(ctx, "msg_e", 2, "503 Service Unavailable", 0); err != nil {
 		t.Fatal(err)
 	}
-	rc.ZAdd(ctx, rdb.OutboxKey, redis.Z{Score: float64(now.UnixMilli()), Member: "msg_gone"})
-	got, next, err := r.ClaimEvents(ctx, now.Add(time.Millisecond), time.Minute, 10)
+	rc.ZAdd(ctx, rdb.OutboxKey, redis.Z{Score: float64(before.UnixMilli()), Member: "msg_gone"})
+	time.Sleep(2 * time.Millisecond) // due strictly before Redis's now
+	got, next, err := r.ClaimEvents(ctx, time.Minute, 10)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("ClaimEvents = %+v, %v", got, err)
 	}
 	// The one event left is the one claimed, due again when its lease ends.
-	if lease := now.Add(time.Millisecond + time.Minute); next.UnixMilli() != lease.UnixMilli() {
-		t.Fatalf("next due %v, want the end of the lease %v", next, lease)
+	if next <= time.Minute-time.Second || next > time.Minute {
+		t.Fatalf("next due in %v, want the end of the lease, a minute", next)
 	}
 	e := got[0]
 	if e.ID != "msg_e" || e.TaskID != 5 || e.Type != "task.completed" || e.Attempts != 2 ||
@@ -53,13 +75,13 @@ func TestClaimEventsReturnsEvents(t *testing.T) {
 	if rc.ZScore(ctx, rdb.OutboxKey, "msg_gone").Err() == nil {
 		t.Fatal("an id without its event stays due")
 	}
-	if again, _, _ := r.ClaimEvents(ctx, now.Add(time.Millisecond), time.Minute, 10); len(again) != 0 {
+	if again, _, _ := r.ClaimEvents(ctx, time.Minute, 10); len(again) != 0 {
 		t.Fatalf("claimed twice within the lease: %+v", again)
 	}
 	if err := r.EventDelivered(ctx, "msg_e"); err != nil {
 		t.Fatal(err)
 	}
-	if _, next, err := r.ClaimEvents(ctx, now, time.Minute, 10); err != nil || !next.IsZero() {
+	if _, next, err := r.ClaimEvents(ctx, time.Minute, 10); err != nil || next != 0 {
 		t.Fatalf("empty outbox: next due %v, %v; want none", next, err)
 	}
 }
@@ -70,20 +92,18 @@ func TestStageAndReleaseAgainKeepTheSchedule(t *testing.T) {
 	ctx := context.Background()
 	rc := testutil.Redis(t)
 	r := rdb.New(rc, rdb.Options{})
-	now := time.Now()
-	outboxDue(t, r, "msg_d", 4, `{"taskId":4}`, now)
-	retry := now.Add(time.Hour)
-	if err := r.RetryEvent(ctx, "msg_d", 2, "503", retry); err != nil {
+	outboxDue(t, r, "msg_d", 4, `{"taskId":4}`)
+	before := redisNow(t, rc)
+	if err := r.RetryEvent(ctx, "msg_d", 2, "503", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	outboxDue(t, r, "msg_d", 4, `{"taskId":4}`, now)
+	after := redisNow(t, rc)
+	outboxDue(t, r, "msg_d", 4, `{"taskId":4}`)
 	e, err := r.Event(ctx, "msg_d")
 	if err != nil || e.Attempts != 2 || e.LastError != "503" {
 		t.Fatalf("a second stage and release reset the event: %+v, %v", e, err)
 	}
-	if at, err := rc.ZScore(ctx, rdb.OutboxKey, "msg_d").Result(); err != nil || int64(at) != retry.UnixMilli() {
-		t.Fatalf("next attempt at %v, %v; want the retry's %d", at, err, retry.UnixMilli())
-	}
+	scoreWithin(t, rc, rdb.OutboxKey, "msg_d", before.Add(time.Hour), after.Add(time.Hour))
 }
 
 // ReleaseClaimed releases a staged event claimed by the caller and returns it
@@ -93,11 +113,12 @@ func TestReleaseClaimed(t *testing.T) {
 	ctx := context.Background()
 	rc := testutil.Redis(t)
 	r := rdb.New(rc, rdb.Options{})
-	now := time.Now()
 	if err := r.StageEvent(ctx, "msg_c", 6, "task.failed", []byte(`{"taskId":6}`)); err != nil {
 		t.Fatal(err)
 	}
-	e, ok, err := r.ReleaseClaimed(ctx, "msg_c", 6, now, time.Minute)
+	before := redisNow(t, rc)
+	e, ok, err := r.ReleaseClaimed(ctx, "msg_c", 6, time.Minute)
+	after := redisNow(t, rc)
 	if err != nil || !ok || e.ID != "msg_c" || e.TaskID != 6 || e.Type != "task.failed" || e.Attempts != 0 ||
 		string(e.Body) != `{"taskId":6}` {
 		t.Fatalf("ReleaseClaimed = %+v, %v, %v", e, ok, err)
@@ -105,20 +126,18 @@ func TestReleaseClaimed(t *testing.T) {
 	if rc.HExists(ctx, rdb.OutboxStagedKey, "6").Val() {
 		t.Fatal("still marked staged after the release")
 	}
-	lease := now.Add(time.Minute).UnixMilli()
-	if at := rc.ZScore(ctx, rdb.OutboxKey, "msg_c").Val(); int64(at) != lease {
-		t.Fatalf("due at %v, want the end of the claim %d", at, lease)
-	}
-	if got, _, err := r.ClaimEvents(ctx, now.Add(time.Second), time.Minute, 10); err != nil || len(got) != 0 {
+	scoreWithin(t, rc, rdb.OutboxKey, "msg_c", before.Add(time.Minute), after.Add(time.Minute))
+	lease := rc.ZScore(ctx, rdb.OutboxKey, "msg_c").Val()
+	if got, _, err := r.ClaimEvents(ctx, time.Minute, 10); err != nil || len(got) != 0 {
 		t.Fatalf("claimed by another within the claim: %+v, %v", got, err)
 	}
-	if _, ok, err := r.ReleaseClaimed(ctx, "msg_c", 6, now.Add(time.Second), time.Hour); ok || err != nil {
+	if _, ok, err := r.ReleaseClaimed(ctx, "msg_c", 6, time.Hour); ok || err != nil {
 		t.Fatalf("second ReleaseClaimed = %v, %v", ok, err)
 	}
-	if at := rc.ZScore(ctx, rdb.OutboxKey, "msg_c").Val(); int64(at) != lease {
-		t.Fatalf("a second release moved the event to %v, want %d", at, lease)
+	if at := rc.ZScore(ctx, rdb.OutboxKey, "msg_c").Val(); at != lease {
+		t.Fatalf("a second release moved the event to %v, want %v", at, lease)
 	}
-	if _, ok, err := r.ReleaseClaimed(ctx, "msg_none", 7, now, time.Minute); ok || err != nil {
+	if _, ok, err := r.ReleaseClaimed(ctx, "msg_none", 7, time.Minute); ok || err != nil {
 		t.Fatalf("ReleaseClaimed of no event = %v, %v", ok, err)
 	}
 	if rc.ZScore(ctx, rdb.OutboxKey, "msg_none").Err() == nil {
@@ -132,8 +151,7 @@ func TestBuryAndRequeueEvent(t *testing.T) {
 	ctx := context.Background()
 	rc := testutil.Redis(t)
 	r := rdb.New(rc, rdb.Options{})
-	now := time.Now()
-	outboxDue(t, r, "msg_b", 2, `{"taskId":2}`, now)
+	outboxDue(t, r, "msg_b", 2, `{"taskId":2}`)
 	for range 2 { // twice: listed once
 		if err := r.BuryEvent(ctx, "msg_b", 4, "400 Bad Request"); err != nil {
 			t.Fatal(err)
@@ -146,21 +164,20 @@ func TestBuryAndRequeueEvent(t *testing.T) {
 	if e, err := r.Event(ctx, "msg_b"); err != nil || e.Attempts != 4 || e.LastError != "400 Bad Request" {
 		t.Fatalf("buried event: %+v, %v", e, err)
 	}
-	later := now.Add(time.Minute)
-	if err := r.RequeueEvent(ctx, "msg_b", later); err != nil {
+	before := redisNow(t, rc)
+	if err := r.RequeueEvent(ctx, "msg_b"); err != nil {
 		t.Fatal(err)
 	}
+	after := redisNow(t, rc)
 	d, err = r.Depths(ctx)
 	if err != nil || d.Outbox != 1 || d.OutboxDead != 0 {
 		t.Fatalf("depths after requeue: %+v, %v", d, err)
 	}
-	if at := rc.ZScore(ctx, rdb.OutboxKey, "msg_b").Val(); int64(at) != later.UnixMilli() {
-		t.Fatalf("requeued due at %v, want %d", at, later.UnixMilli())
-	}
+	scoreWithin(t, rc, rdb.OutboxKey, "msg_b", before, after)
 	if e, _ := r.Event(ctx, "msg_b"); e.Attempts != 0 {
 		t.Fatalf("requeued with %d attempts, want 0", e.Attempts)
 	}
-	if err := r.RequeueEvent(ctx, "msg_none", now); err == nil {
+	if err := r.RequeueEvent(ctx, "msg_none"); err == nil {
 		t.Fatal("requeued an event that does not exist")
 	}
 	if _, err := r.Event(ctx, "msg_none"); !rdb.IsNil(err) {
@@ -185,11 +202,12 @@ func TestNoOutboxKeyLeftBehindAfterDelivery(t *testing.T) {
 	if n := rc.Exists(ctx, rdb.OutboxEventKey("msg_task9_failed_x")).Val(); n != 1 {
 		t.Fatal("restaging one id lost its event")
 	}
-	outboxDue(t, r, "msg_task9_completed", 9, `{"type":"task.completed"}`, time.Now())
+	outboxDue(t, r, "msg_task9_completed", 9, `{"type":"task.completed"}`)
+	time.Sleep(2 * time.Millisecond) // due strictly before Redis's now
 	if n := rc.Exists(ctx, rdb.OutboxEventKey("msg_task9_failed_x")).Val(); n != 0 {
 		t.Fatal("a staged event never released outlived the next event of its task")
 	}
-	got, _, err := r.ClaimEvents(ctx, time.Now().Add(time.Millisecond), time.Minute, 10)
+	got, _, err := r.ClaimEvents(ctx, time.Minute, 10)
 	if err != nil || len(got) != 1 || got[0].ID != "msg_task9_completed" {
 		t.Fatalf("claimed %+v, %v", got, err)
 	}
@@ -207,7 +225,7 @@ func TestStagingAgainKeepsAReleasedEvent(t *testing.T) {
 	ctx := context.Background()
 	rc := testutil.Redis(t)
 	r := rdb.New(rc, rdb.Options{})
-	outboxDue(t, r, "msg_a", 4, `{}`, time.Now())
+	outboxDue(t, r, "msg_a", 4, `{}`)
 	if err := r.StageEvent(ctx, "msg_b", 4, "task.failed", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -81,14 +81,22 @@ func (r *Client) Requeue(ctx context.Context, payload string) error {
 	return wrap("requeue", err)
 }
 
-// Delay moves a job from the processing list into the delayed set, due at due,
-// atomically. PromoteDue gives it back to the queue then.
-func (r *Client) Delay(ctx context.Context, payload string, due time.Time) error {
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, DelayedKey, redis.Z{Score: float64(due.UnixMilli()), Member: payload})
-		p.LRem(ctx, r.processing, 1, payload)
-		return nil
-	})
+// delayScript moves job ARGV[1] from the processing list KEYS[1] into the
+// delayed set KEYS[2], due ARGV[2] ms from Redis's now; a job no longer in the
+// list (a recoverer gave it back while its worker could not reach Redis) is
+// not added, so that it is not in two places. It returns 1 when it moved it.
+var delayScript = redis.NewScript(`
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+` + luaNow + `
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+return 1`)
+
+// Delay moves a job from the processing list into the delayed set, due after
+// delay by Redis's clock, atomically. PromoteDue gives it back to the queue
+// then. A job that is no longer in the processing list (recovered by another
+// worker meanwhile) is left where it is.
+func (r *Client) Delay(ctx context.Context, payload string, delay time.Duration) error {
+	err := delayScript.Run(ctx, r.c, []string{r.processing, DelayedKey}, payload, millis(delay)).Err()
 	return wrap("delay", err)
 }
 

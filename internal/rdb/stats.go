@@ -37,23 +37,28 @@ func (r *Client) Depths(ctx context.Context) (Depths, error) {
 // in hand.
 type Worker struct {
 	ID        string
-	LastBeat  time.Time // zero without a heartbeat
+	LastBeat  time.Time     // zero without a heartbeat
+	Age       time.Duration // of the heartbeat, by Redis's clock; zero without one
 	Info      WorkerInfo
 	InHand    int64
 	Heartbeat bool // false: a processing list and no heartbeat entry
 }
 
-// Workers lists the workers with a heartbeat or a processing list, by id.
+// Workers lists the workers with a heartbeat or a processing list, by id. The
+// age of each heartbeat is measured on Redis's clock, which wrote it.
 func (r *Client) Workers(ctx context.Context) ([]Worker, error) {
-	beats, err := r.c.ZRangeWithScores(ctx, WorkersKey, 0, -1).Result()
-	if err != nil {
+	p := r.c.Pipeline()
+	zs := p.ZRangeWithScores(ctx, WorkersKey, 0, -1)
+	now := p.Time(ctx)
+	if _, err := p.Exec(ctx); err != nil {
 		return nil, wrap("read "+WorkersKey, err)
 	}
 	var out []Worker
 	seen := map[string]bool{}
-	for _, z := range beats {
+	for _, z := range zs.Val() {
 		id, _ := z.Member.(string)
-		out = append(out, Worker{ID: id, LastBeat: time.UnixMilli(int64(z.Score)).UTC(), Heartbeat: true})
+		last := time.UnixMilli(int64(z.Score)).UTC()
+		out = append(out, Worker{ID: id, LastBeat: last, Age: max(now.Val().Sub(last), 0), Heartbeat: true})
 		seen[id] = true
 	}
 	// Processing lists of workers without a heartbeat: jobs a recoverer has yet
@@ -72,7 +77,7 @@ func (r *Client) Workers(ctx context.Context) ([]Worker, error) {
 	if len(out) == 0 {
 		return out, nil
 	}
-	p := r.c.Pipeline()
+	p = r.c.Pipeline()
 	lens := make([]*redis.IntCmd, len(out))
 	infos := make([]*redis.MapStringStringCmd, len(out))
 	for i, w := range out {

@@ -47,12 +47,19 @@ return 1`)
 // Staging again replaces the body; staging another id for the task deletes
 // the one staged before if it was never released.
 func (r *Client) StageEvent(ctx context.Context, id string, taskID int64, typ string, body []byte) error {
-	err := stageScript.Run(ctx, r.c, []string{OutboxStagedKey, OutboxKey}, OutboxEventPrefix, id, taskID, typ, body).Err()
+	err := r.runScript(ctx, stageScript, []string{OutboxStagedKey, OutboxKey}, OutboxEventPrefix, id, taskID, typ, body).Err()
 	return wrap("outbox stage "+id, err)
 }
 
 // ReleaseEvent makes the staged event id of taskID due now.
 func (r *Client) ReleaseEvent(ctx context.Context, id string, taskID int64, now time.Time) error {
+	if r.waitsForReplica(ctx) {
+		// The same commands as below (keep them in step), then WAIT.
+		_, err := r.multiWaited(ctx,
+			[]any{"zadd", OutboxKey, "NX", now.UnixMilli(), id},
+			[]any{"hdel", OutboxStagedKey, itoa(taskID)})
+		return wrap("outbox release "+id, err)
+	}
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAddNX(ctx, OutboxKey, redis.Z{Score: float64(now.UnixMilli()), Member: id})
 		p.HDel(ctx, OutboxStagedKey, itoa(taskID))
@@ -84,7 +91,7 @@ return f
 // ends. ok is false when id was released already (it stays as it was) or has
 // no event.
 func (r *Client) ReleaseClaimed(ctx context.Context, id string, taskID int64, now time.Time, lease time.Duration) (e OutboxEvent, ok bool, err error) {
-	f, err := releaseClaimedScript.Run(ctx, r.c, []string{OutboxKey, OutboxStagedKey},
+	f, err := r.runScript(ctx, releaseClaimedScript, []string{OutboxKey, OutboxStagedKey},
 		id, taskID, now.Add(lease).UnixMilli(), OutboxEventKey(id)).StringSlice()
 	switch {
 	case errors.Is(err, redis.Nil):

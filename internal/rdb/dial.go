@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/coursedl/worker/internal/config"
 )
 
 // DialOptions say how a process reaches Redis (redis.* of the configuration):
@@ -30,6 +32,21 @@ type DialOptions struct {
 	// onConnect.
 	single    bool
 	onConnect func(context.Context, *redis.Conn) error
+}
+
+// DialConfig returns the DialOptions of redis.* (the worker's and workerctl's,
+// which set the timeouts of their own). Context deadlines bound every call: a
+// hung Redis must not hang a task.
+func DialConfig(r config.Redis) DialOptions {
+	return DialOptions{
+		Addr:             r.Addr,
+		Password:         r.Password,
+		DB:               r.DB,
+		SentinelMaster:   r.Sentinel.Master,
+		SentinelAddrs:    r.Sentinel.Addrs,
+		SentinelPassword: r.Sentinel.Password,
+		ContextTimeout:   true,
+	}
 }
 
 // Sentinel reports whether o finds Redis through Sentinel.

@@ -34,6 +34,11 @@ func TestFaults(t *testing.T) {
 		m := startMariaDB(t)
 		testMariaDBStop(t, newCluster(t, "mariadb", redisShared, 3, m), m)
 	})
+	t.Run("Sentinel", func(t *testing.T) {
+		t.Parallel()
+		s := startSentinels(t)
+		testSentinel(t, newSentinelCluster(t, s, mysqlShared), s)
+	})
 	t.Run("WebhookOutage", func(t *testing.T) {
 		t.Parallel()
 		testWebhookOutage(t, newCluster(t, "webhook", redisShared, 4, mysqlShared))

@@ -37,7 +37,7 @@ func (o *failingOutbox) Release(ctx context.Context, id string, taskID int64, no
 // replica; a connection reset) makes its job wait without using up an
 // attempt; the task is not failed and its webhook not released yet.
 func TestFailoverDefersTask(t *testing.T) {
-	readonly := errors.New("READONLY You can't write against a read only replica.")
+	readonly := errors.New("READONLY You can't write against a read only replica.") //nolint:revive // Redis's reply, word for word
 	reset := fmt.Errorf("outbox release msg_task17_completed: read tcp 127.0.0.1:1->127.0.0.1:2: %w", syscall.ECONNRESET)
 	for _, c := range []struct {
 		name                 string

@@ -7,7 +7,8 @@
 // The faults: kill -9 of a random worker at many moments of the pipeline (and
 // restarting it), SIGTERM during a download, Redis restarted (its data kept by
 // the AOF), MariaDB stopped for a while, the web app's webhook endpoint down
-// for a minute. After each, every task must have completed exactly once, its
+// for a minute, and, with the workers finding Redis through three Sentinels,
+// kill -9 of the master twice (each time the replica is promoted). After each, every task must have completed exactly once, its
 // files must be in its destination once, its event must have reached the web
 // app, and no job may be left in any of the worker's lists. Each test logs its
 // figures on one line:

@@ -12,7 +12,7 @@ import (
 // TestFaults runs every fault test at once. Those that leave the servers up
 // share one Redis (a database each) and one MariaDB (a database each); the
 // Redis restart and the MariaDB stop have their own server of the kind they
-// stop.
+// stop; Sentinel has its own master, replica and Sentinels.
 func TestFaults(t *testing.T) {
 	redisShared := startRedis(t, false)
 	mysqlShared := startMariaDB(t)

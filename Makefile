@@ -41,7 +41,7 @@ test-race: test ## same as test (the tests always run with -race)
 
 # The fault tests start their own redis-server and mariadbd (make services installs
 # them); `make test` runs them too, as part of ./...
-test-faults: services ## fault tests: kill -9, SIGTERM, Redis and MariaDB restarts, webhook outage
+test-faults: services ## fault tests: kill -9, SIGTERM, Redis and MariaDB restarts, webhook outage, Sentinel failovers
 	$(WITH_SERVICES_ENV) $(GO) test -race -count=1 -timeout 10m -v -run . ./internal/faults/
 
 bench: services ## the performance figures (cmd/bench, under 5 min): a table, then BENCH <name> <value> <unit> lines

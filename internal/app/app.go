@@ -44,7 +44,7 @@ import (
 type App struct {
 	cfg       *config.Config
 	log       *zap.Logger
-	client    *redis.Client
+	client    redis.UniversalClient
 	redis     *rdb.Client
 	store     *store.Store
 	lifecycle *lifecycle.Log
@@ -86,18 +86,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 		return a, fmt.Errorf("webhook.secret: %w", err)
 	}
 
-	a.client = redis.NewClient(&redis.Options{
-		Addr:     cfg.Redis.Addr,
-		Password: cfg.Redis.Password,
-		DB:       cfg.Redis.DB,
-		// Context deadlines bound every call (a hung Redis must not hang a task);
-		// go-redis adds a blocking command's own block to the read timeout.
-		ContextTimeoutEnabled: true,
-		ReadTimeout:           10 * time.Second,
-	})
-	a.closers = append(a.closers, a.client.Close)
-	a.redis = rdb.New(a.client, rdb.Options{Queue: cfg.Redis.Queue, Worker: cfg.Worker.ID})
-	if err := waitFor(ctx, log, "redis at "+cfg.Redis.Addr, a.redis.Ping); err != nil {
+	dial, err := a.connectRedis(ctx)
+	if err != nil {
 		return a, err
 	}
 	if err := waitFor(ctx, log, "mysql", func(ctx context.Context) error {
@@ -201,7 +191,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	})
 	// The blocking fetch waits on a connection of its own, which a stop can cut
 	// short: the wait can then be long, and an idle worker wakes up seldom.
-	a.closers = append(a.closers, a.redis.BlockOn(a.client.Options()).Close)
+	a.closers = append(a.closers, a.redis.BlockOnDial(dial).Close)
 	p.Attempts = a.redis
 	a.recoverer = queue.NewRecoverer(queue.RecovererParams{Redis: a.redis, Log: log.Named("recoverer"), OnRecovered: a.recovered})
 	a.scheduler = queue.NewScheduler(queue.SchedulerParams{Redis: a.redis, Log: log.Named("scheduler")})

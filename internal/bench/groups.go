@@ -27,6 +27,7 @@ var groups = []group{
 	{"stream", func(ctx context.Context, b *Bench) error { return b.streamFigures(ctx) }},
 	{"process", func(ctx context.Context, b *Bench) error { return b.processFigures(ctx) }},
 	{"stats", func(ctx context.Context, b *Bench) error { return b.statsFigures(ctx) }},
+	{"replica", func(ctx context.Context, b *Bench) error { return b.replicaFigures(ctx) }},
 }
 
 // Groups lists the names of the groups, for the -only flag.

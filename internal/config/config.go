@@ -48,8 +48,9 @@ type Redis struct {
 }
 
 // Sentinel holds redis.sentinel.*: finding Redis through Sentinel (contract
-// section 6). Not used yet: a non-empty Master is refused at start-up until the
-// worker and workerctl connect through Sentinel.
+// section 6). With Master set, the worker and workerctl ask the Sentinels at
+// Addrs for the master of that name, and follow it across failovers;
+// redis.addr is not used.
 type Sentinel struct {
 	Master   string   // redis.sentinel.master
 	Addrs    []string // redis.sentinel.addrs, host:port each

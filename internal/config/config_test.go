@@ -160,7 +160,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"zero breaker", "WORKER_DOWNLOAD_BREAKER_FAILURES=0", "download.breaker_failures"},
 		{"zero quota wait", "WORKER_UPLOAD_QUOTA_WAIT=0", "upload.quota_wait"},
 		{"negative quota wait", "WORKER_UPLOAD_QUOTA_WAIT=-1h", "upload.quota_wait"},
-		{"sentinel master", "WORKER_REDIS_SENTINEL_MASTER=mymaster", "redis.sentinel.master"},
+		{"sentinel master without addrs", "WORKER_REDIS_SENTINEL_MASTER=mymaster", "redis.sentinel.addrs"},
 		{"sentinel addr", `WORKER_REDIS_SENTINEL_ADDRS=["10.0.0.1"]`, "redis.sentinel.addrs"},
 		{"zero reconcile interval", "WORKER_RECONCILE_INTERVAL=0s", "reconcile.interval"},
 		{"bad stale after", "WORKER_RECONCILE_STALE_AFTER=soon", "reconcile.stale_after"},
@@ -268,5 +268,23 @@ func TestStringCoversEveryKey(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+// A Sentinel master with its Sentinels is a configuration the worker runs
+// with (it used to be refused until Sentinel was supported).
+func TestSentinelAccepted(t *testing.T) {
+	env := append(minimal(), "WORKER_REDIS_SENTINEL_MASTER=mymaster",
+		`WORKER_REDIS_SENTINEL_ADDRS=["10.0.0.1:26379","10.0.0.2:26379"]`, "WORKER_REDIS_SENTINEL_PASSWORD=sentinel-pw")
+	c, err := Load("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Redis.Sentinel
+	if s.Master != "mymaster" || len(s.Addrs) != 2 || s.Password != "sentinel-pw" {
+		t.Fatalf("sentinel %+v", s)
+	}
+	if _, err := LoadForTool("", env); err != nil {
+		t.Fatalf("workerctl: %v", err)
 	}
 }

@@ -73,10 +73,9 @@ func (c *Config) checkRedis(v *validation) {
 	if c.Redis.Queue == "" {
 		v.bad("redis.queue", "is required")
 	}
-	// Read, but not used yet: a worker told to find Redis through Sentinel must
-	// not quietly use redis.addr instead.
-	if c.Redis.Sentinel.Master != "" {
-		v.bad("redis.sentinel.master", "Sentinel is not supported by this version yet; leave it empty and set redis.addr")
+	// Through Sentinel, redis.addr is not used: the Sentinels name the master.
+	if c.Redis.Sentinel.Master != "" && len(c.Redis.Sentinel.Addrs) == 0 {
+		v.bad("redis.sentinel.addrs", "is required when redis.sentinel.master is set (host:port of each Sentinel)")
 	}
 	for _, a := range c.Redis.Sentinel.Addrs {
 		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {

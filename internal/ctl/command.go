@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/coursedl/worker/internal/config"
@@ -332,13 +331,9 @@ func (m *cli) open(ctx context.Context, needRows bool) (*Tool, func(), error) {
 	if needRows && cfg.MySQL.DSN == "" {
 		return nil, nil, errNoMySQL
 	}
-	client := redis.NewClient(&redis.Options{
-		Addr:                  cfg.Redis.Addr,
-		Password:              cfg.Redis.Password,
-		DB:                    cfg.Redis.DB,
-		ContextTimeoutEnabled: true,
-		DialTimeout:           5 * time.Second,
-	})
+	dial := rdb.DialConfig(cfg.Redis)
+	dial.DialTimeout = 5 * time.Second
+	client := rdb.Dial(dial)
 	t := &Tool{Redis: rdb.New(client, rdb.Options{Queue: cfg.Redis.Queue}), LogsDir: cfg.Logs.Dir}
 	closers := []func() error{client.Close}
 	closeAll := func() {

@@ -9,7 +9,9 @@
 // the AOF), MariaDB stopped for a while, the web app's webhook endpoint down
 // for a minute, one worker's clock skewed by two minutes either way (test hook
 // COURSEDL_CLOCK_SKEW), one worker cut off from Redis mid-download (a TCP
-// proxy), processes started under a worker.id in use. After each, every task must have completed exactly once, its
+// proxy), processes started under a worker.id in use, and, with the workers
+// finding Redis through three Sentinels, kill -9 of the master twice (each time
+// the replica is promoted). After each, every task must have completed exactly once, its
 // files must be in its destination once, its event must have reached the web
 // app, and no job may be left in any of the worker's lists. Each test logs its
 // figures on one line:

@@ -12,7 +12,7 @@ import (
 // TestFaults runs every fault test at once. Those that leave the servers up
 // share one Redis (a database each) and one MariaDB (a database each); the
 // Redis restart and the MariaDB stop have their own server of the kind they
-// stop.
+// stop; Sentinel has its own master, replica and Sentinels.
 func TestFaults(t *testing.T) {
 	redisShared := startRedis(t, false)
 	mysqlShared := startMariaDB(t)
@@ -33,6 +33,11 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		m := startMariaDB(t)
 		testMariaDBStop(t, newCluster(t, "mariadb", redisShared, 3, m), m)
+	})
+	t.Run("Sentinel", func(t *testing.T) {
+		t.Parallel()
+		s := startSentinels(t)
+		testSentinel(t, newSentinelCluster(t, s, mysqlShared), s)
 	})
 	t.Run("WebhookOutage", func(t *testing.T) {
 		t.Parallel()

@@ -114,7 +114,7 @@ func (c *Consumer) fetchLoop(ctx, taskCtx context.Context, slots chan struct{}, 
 			if err != nil && ctx.Err() == nil {
 				tr.Report(err)
 				loop.Sleep(ctx, backoff)
-				backoff = min(2*backoff, fetchBackoffMax)
+				backoff = nextFetchBackoff(backoff, err)
 			}
 			continue
 		}

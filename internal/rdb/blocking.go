@@ -14,7 +14,7 @@ import (
 // waited for the BLMOVE's block to run out, which kept that block at a second:
 // an idle worker's most frequent wake-up.
 type blocking struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	id  atomic.Int64 // CLIENT ID of rdb's connection; 0 before it connects
 }
 
@@ -28,14 +28,31 @@ type blocking struct {
 func (r *Client) BlockOn(opts *redis.Options) *redis.Client {
 	o := *opts
 	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
-	b := &blocking{}
 	onConnect := o.OnConnect
-	o.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
-		if onConnect != nil {
-			if err := onConnect(ctx, cn); err != nil {
-				return err
-			}
-		}
+	var c *redis.Client
+	r.blockOn(func(keepID func(context.Context, *redis.Conn) error) redis.UniversalClient {
+		o.OnConnect = chain(onConnect, keepID)
+		c = redis.NewClient(&o)
+		return c
+	})
+	return c
+}
+
+// BlockOnDial is BlockOn for a client Dial makes from o (the main client's
+// DialOptions), a pool of one connection: through Sentinel, the connection the
+// fetch waits on follows the master across a failover.
+func (r *Client) BlockOnDial(o DialOptions) redis.UniversalClient {
+	return r.blockOn(func(keepID func(context.Context, *redis.Conn) error) redis.UniversalClient {
+		o.single, o.onConnect = true, chain(o.onConnect, keepID)
+		return Dial(o)
+	})
+}
+
+// blockOn makes the fetch's client with dial, which must run keepID when it
+// connects.
+func (r *Client) blockOn(dial func(keepID func(context.Context, *redis.Conn) error) redis.UniversalClient) redis.UniversalClient {
+	b := &blocking{}
+	b.rdb = dial(func(ctx context.Context, cn *redis.Conn) error {
 		// A Redis user not allowed CLIENT ID (an ACL) still fetches; its stops
 		// then wait for the block to run out, as CLIENT UNBLOCK needs the id.
 		id, err := cn.ClientID(ctx).Result()
@@ -44,10 +61,22 @@ func (r *Client) BlockOn(opts *redis.Options) *redis.Client {
 		}
 		b.id.Store(id)
 		return nil
-	}
-	b.rdb = redis.NewClient(&o)
+	})
 	r.blocking = b
 	return b.rdb
+}
+
+// chain runs first (when set), then then, on each new connection.
+func chain(first, then func(context.Context, *redis.Conn) error) func(context.Context, *redis.Conn) error {
+	if first == nil {
+		return then
+	}
+	return func(ctx context.Context, cn *redis.Conn) error {
+		if err := first(ctx, cn); err != nil {
+			return err
+		}
+		return then(ctx, cn)
+	}
 }
 
 // blockingMove is BLMOVE on the connection of its own, cut short when ctx ends.

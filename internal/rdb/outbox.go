@@ -47,7 +47,7 @@ return 1`)
 // Staging again replaces the body; staging another id for the task deletes
 // the one staged before if it was never released.
 func (r *Client) StageEvent(ctx context.Context, id string, taskID int64, typ string, body []byte) error {
-	err := stageScript.Run(ctx, r.c, []string{OutboxStagedKey, OutboxKey}, OutboxEventPrefix, id, taskID, typ, body).Err()
+	err := r.runScript(ctx, stageScript, []string{OutboxStagedKey, OutboxKey}, OutboxEventPrefix, id, taskID, typ, body).Err()
 	return wrap("outbox stage "+id, err)
 }
 
@@ -60,7 +60,7 @@ return 1`)
 
 // ReleaseEvent makes the staged event id of taskID due now, by Redis's clock.
 func (r *Client) ReleaseEvent(ctx context.Context, id string, taskID int64) error {
-	err := releaseEventScript.Run(ctx, r.c, []string{OutboxKey, OutboxStagedKey}, id, taskID).Err()
+	err := r.runScript(ctx, releaseEventScript, []string{OutboxKey, OutboxStagedKey}, id, taskID).Err()
 	return wrap("outbox release "+id, err)
 }
 
@@ -87,7 +87,7 @@ return f
 // ends. ok is false when id was released already (it stays as it was) or has
 // no event.
 func (r *Client) ReleaseClaimed(ctx context.Context, id string, taskID int64, lease time.Duration) (e OutboxEvent, ok bool, err error) {
-	f, err := releaseClaimedScript.Run(ctx, r.c, []string{OutboxKey, OutboxStagedKey},
+	f, err := r.runScript(ctx, releaseClaimedScript, []string{OutboxKey, OutboxStagedKey},
 		id, taskID, millis(lease), OutboxEventKey(id)).StringSlice()
 	switch {
 	case errors.Is(err, redis.Nil):

@@ -40,9 +40,11 @@ func (r *Client) Fetch(ctx context.Context, block time.Duration) (string, error)
 	return payload, wrap("fetch from "+r.queue, err)
 }
 
-// Ack removes a job whose task has ended from the processing list.
+// Ack removes a job whose task has ended from the processing list; with
+// Options.WaitReplica, once a replica has the removal too.
 func (r *Client) Ack(ctx context.Context, payload string) error {
-	return wrap("ack", r.c.LRem(ctx, r.processing, 1, payload).Err())
+	lrem := waited(ctx, r, func(c redis.Cmdable) *redis.IntCmd { return c.LRem(ctx, r.processing, 1, payload) })
+	return wrap("ack", lrem.Err())
 }
 
 // AckFetch removes done, whose task has ended, from the processing list and moves
@@ -55,6 +57,9 @@ func (r *Client) Ack(ctx context.Context, payload string) error {
 // A transaction rather than a script: Redis runs it for less CPU than a Lua call,
 // and on a busy queue Redis's CPU is what bounds the jobs a second.
 func (r *Client) AckFetch(ctx context.Context, done string) (string, error) {
+	if r.waitsForReplica(ctx) {
+		return r.ackFetchWaited(ctx, done)
+	}
 	var next *redis.StringCmd
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.LRem(ctx, r.processing, 1, done)
@@ -68,6 +73,19 @@ func (r *Client) AckFetch(ctx context.Context, done string) (string, error) {
 		return "", wrap("ack and fetch from "+r.queue, err)
 	}
 	return next.Val(), nil
+}
+
+// ackFetchWaited is AckFetch (the same commands, keep them in step) followed
+// by WAIT for a replica, with Options.WaitReplica.
+func (r *Client) ackFetchWaited(ctx context.Context, done string) (string, error) {
+	replies, err := r.multiWaited(ctx,
+		[]any{"lrem", r.processing, 1, done},
+		[]any{"lmove", r.queue, r.processing, "RIGHT", "LEFT"})
+	if err != nil {
+		return "", wrap("ack and fetch from "+r.queue, err)
+	}
+	next, _ := replies[1].(string) // nil: the queue was empty; LREM ran
+	return next, nil
 }
 
 // Requeue puts an unfinished job back at the head of the queue (it is taken next)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -23,17 +24,26 @@ type Client struct {
 	worker     string // this process's worker id; "" in workerctl
 	processing string // ProcessingKey(worker)
 	blocking   *blocking
+	repl       replication
 }
 
 // Options name what a Client works on.
 type Options struct {
 	Queue  string // redis.queue, the list the web app pushes to
 	Worker string // the worker id of this process; empty in a tool
+	// WaitReplica, when set, has the writes whose loss costs most (Ack,
+	// AckFetch, StageEvent, ReleaseEvent, ReleaseClaimed) wait up to this long
+	// for one replica to have them (WAIT 1), while the master has a replica.
+	WaitReplica time.Duration
+	// OnReplicaAck, if set, is called when the replicas that had such a write
+	// within WaitReplica change from some to none (acked is 0) or back.
+	OnReplicaAck func(acked int64)
 }
 
 // New returns the door on c. The Client does not own c: close c yourself.
 func New(c redis.UniversalClient, o Options) *Client {
-	return &Client{c: c, queue: o.Queue, worker: o.Worker, processing: ProcessingKey(o.Worker)}
+	return &Client{c: c, queue: o.Queue, worker: o.Worker, processing: ProcessingKey(o.Worker),
+		repl: replication{wait: o.WaitReplica, onAck: o.OnReplicaAck}}
 }
 
 // Queue is the key of the web app's queue.

@@ -4,8 +4,9 @@
 // schema. Programs that are not tests use it directly (cmd/bench, through
 // internal/bench); tests use the testing.TB wrappers of internal/testutil.
 //
-// It does not start the services, and it does not import testing: a failure is
-// an error naming the command that starts them.
+// It does not start the shared services, and it does not import testing: a
+// failure is an error naming the command that starts them. StartRedis starts a
+// redis-server of the caller's own (a master and its replica).
 package testsvc
 
 import (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/coursedl/worker/internal/notify"
 	"github.com/coursedl/worker/internal/queue"
@@ -26,11 +25,11 @@ func (o *failingOutbox) Stage(ctx context.Context, id string, ev notify.Event) e
 	return o.fakeOutbox.Stage(ctx, id, ev)
 }
 
-func (o *failingOutbox) Release(ctx context.Context, id string, taskID int64, now time.Time) error {
+func (o *failingOutbox) Release(ctx context.Context, id string, taskID int64) error {
 	if o.releaseErr != nil {
 		return o.releaseErr
 	}
-	return o.fakeOutbox.Release(ctx, id, taskID, now)
+	return o.fakeOutbox.Release(ctx, id, taskID)
 }
 
 // A Redis failover under a task (a write refused by the old master, now a

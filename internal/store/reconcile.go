@@ -40,8 +40,13 @@ type Ended struct {
 	Status       string         `db:"status"`
 	DriveURL     sql.NullString `db:"drive_url"`
 	ErrorMessage sql.NullString `db:"error_message"`
-	UpdatedAt    time.Time      `db:"updated_at"`
+	// Updated is updated_at in Unix seconds (read as such, so that the
+	// session's time zone cannot shift it).
+	Updated int64 `db:"updated"`
 }
+
+// UpdatedAt is when the row was last written: when the task ended.
+func (e Ended) UpdatedAt() time.Time { return time.Unix(e.Updated, 0) }
 
 // Order is the row's order id, nil when it has none.
 func (e Ended) Order() *int64 { return Task{OrderID: e.OrderID}.Order() }
@@ -69,7 +74,7 @@ func (s *Store) StaleTasks(ctx context.Context, unchangedFor time.Duration, afte
 func (s *Store) EndedTasks(ctx context.Context, within time.Duration, afterID int64, limit int) ([]Ended, error) {
 	var out []Ended
 	err := s.db.SelectContext(ctx, &out,
-		`SELECT id, order_id, email, status, drive_url, error_message, updated_at FROM download_tasks
+		`SELECT id, order_id, email, status, drive_url, error_message, UNIX_TIMESTAMP(updated_at) AS updated FROM download_tasks
 		WHERE status IN ('completed', 'failed') AND updated_at >= CURRENT_TIMESTAMP(6) - INTERVAL ? MICROSECOND AND id > ?
 		ORDER BY id LIMIT ?`, within.Microseconds(), afterID, limit)
 	if err != nil {

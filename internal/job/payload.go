@@ -27,7 +27,7 @@ func (j Job) Payload() (string, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(wire{TaskID: j.TaskID, Email: j.Email, CourseURL: j.CourseURL, OrderID: j.OrderID}); err != nil {
+	if err := enc.Encode(wire(j)); err != nil {
 		return "", err
 	}
 	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil

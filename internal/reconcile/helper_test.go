@@ -102,9 +102,9 @@ func (w *world) reconciler(id string, rows *countingRows, p Params) (*Reconciler
 }
 
 // queue returns the jobs in the queue.
-func (w *world) queue() []string {
+func (w *world) queue(ctx context.Context) []string {
 	w.t.Helper()
-	q, err := w.rc.LRange(context.Background(), queueKey, 0, -1).Result()
+	q, err := w.rc.LRange(ctx, queueKey, 0, -1).Result()
 	if err != nil {
 		w.t.Fatal(err)
 	}

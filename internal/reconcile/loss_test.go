@@ -56,7 +56,7 @@ func TestLossIsHandledAtOnce(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		return a.state().intact && b.state().intact && rows.stale.Load() == 1
 	}, "both read the epoch and one passed")
-	if q := w.queue(); len(q) != 1 {
+	if q := w.queue(ctx); len(q) != 1 {
 		t.Fatalf("queue before the loss %q", q)
 	}
 
@@ -66,11 +66,11 @@ func TestLossIsHandledAtOnce(t *testing.T) {
 		w.rc.FlushDB(ctx)
 		testutil.Eventually(t, 5*time.Second, func() bool {
 			v := w.rc.Get(ctx, rdb.EpochKey).Val()
-			return v != "" && v != before && !strings.HasSuffix(v, handling) && len(w.queue()) == 2
-		}, "round %d: jobs pushed again and the epoch rewritten; queue %q", round, w.queue())
+			return v != "" && v != before && !strings.HasSuffix(v, handling) && len(w.queue(ctx)) == 2
+		}, "round %d: jobs pushed again and the epoch rewritten; queue %q", round, w.queue(ctx))
 		t.Logf("round %d: handled in %s", round, time.Since(lost).Round(time.Millisecond))
-		testutil.Consistently(t, 300*time.Millisecond, func() bool { return len(w.queue()) == 2 }, "pushed once")
-		if got, want := w.queue(), []string{payload(pending), payload(fresh)}; !slices.Equal(sorted(got), sorted(want)) {
+		testutil.Consistently(t, 300*time.Millisecond, func() bool { return len(w.queue(ctx)) == 2 }, "pushed once")
+		if got, want := w.queue(ctx), []string{payload(pending), payload(fresh)}; !slices.Equal(sorted(got), sorted(want)) {
 			t.Fatalf("round %d: queue %q, want %q", round, got, want)
 		}
 		if got := w.rc.Get(ctx, rdb.LockKey(running.ID)).Val(); got != token {

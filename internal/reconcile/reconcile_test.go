@@ -51,7 +51,7 @@ func TestPassPushesOnlyStaleRowsWithoutJob(t *testing.T) {
 		wantLines = append(wantLines, taskLine(tk.ID, "status "+tk.Status+" unchanged for 15m0s and no job in Redis"))
 	}
 	slices.Reverse(wantQueue) // LPUSH: the last pushed is at the left
-	if got := w.queue(); !slices.Equal(got, append(wantQueue, payload(inQueue))) {
+	if got := w.queue(ctx); !slices.Equal(got, append(wantQueue, payload(inQueue))) {
 		t.Fatalf("queue:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantQueue, "\n"))
 	}
 	lines := w.lines()
@@ -95,7 +95,7 @@ func TestTwoReconcilersPassOnce(t *testing.T) {
 	if n := rows.stale.Load(); n != 1 {
 		t.Fatalf("%d passes, want 1", n)
 	}
-	if q := w.queue(); len(q) != 1 || q[0] != payload(tk) {
+	if q := w.queue(ctx); len(q) != 1 || q[0] != payload(tk) {
 		t.Fatalf("queue %q", q)
 	}
 	if ttl := w.rc.PTTL(ctx, rdb.ReconcileLockKey).Val(); ttl < 59*time.Minute {
@@ -133,7 +133,7 @@ func TestPassPagesManyRows(t *testing.T) {
 	if n := rows.stale.Load(); n != 11 {
 		t.Fatalf("%d queries for 10000 rows, want 11", n)
 	}
-	if n := len(w.queue()); n != 10000 {
+	if n := len(w.queue(ctx)); n != 10000 {
 		t.Fatalf("queue holds %d jobs, want 10000", n)
 	}
 	t.Logf("10000 rows, 5000 pushed, in %s", time.Since(begin).Round(time.Millisecond))

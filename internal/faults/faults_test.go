@@ -11,8 +11,8 @@ import (
 
 // TestFaults runs every fault test at once. Those that leave the servers up
 // share one Redis (a database each) and one MariaDB (a database each); the
-// Redis restart and the MariaDB stop have their own server of the kind they
-// stop.
+// Redis restart, the Redis flushes and the MariaDB stop have their own server
+// of the kind they stop or flush.
 func TestFaults(t *testing.T) {
 	redisShared := startRedis(t, false)
 	mysqlShared := startMariaDB(t)
@@ -33,6 +33,10 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		m := startMariaDB(t)
 		testMariaDBStop(t, newCluster(t, "mariadb", redisShared, 3, m), m)
+	})
+	t.Run("RedisForgets", func(t *testing.T) {
+		t.Parallel()
+		testRedisForgets(t, newCluster(t, "forgets", startRedis(t, false), 0, mysqlShared))
 	})
 	t.Run("WebhookOutage", func(t *testing.T) {
 		t.Parallel()

@@ -46,6 +46,11 @@ func (r *Reconciler) reconcile(ctx context.Context, epoch string, staleFor time.
 		if ok {
 			pushed++
 		}
+		if pushed%pageSize == pageSize-1 {
+			if _, err := r.Redis.HoldReconcile(ctx, r.token, lockTTL); err != nil {
+				return pushed, err
+			}
+		}
 	}
 	return pushed, nil
 }
@@ -90,7 +95,7 @@ func (r *Reconciler) push(ctx context.Context, t store.Task, epoch string, lost 
 		return false, err
 	}
 	reason := r.reason(t.Status, lost)
-	log.Warn("job pushed again from its row", zap.String("reason", reason))
+	log.Info("job pushed again from its row", zap.String("reason", reason))
 	if r.Lifecycle != nil {
 		if err := r.Lifecycle.Write(lifecycle.TaskReconciled, t.ID, lifecycle.F("OrderId", t.Order()), lifecycle.F("Reason", reason)); err != nil {
 			log.Warn("lifecycle line not written", zap.Error(err))

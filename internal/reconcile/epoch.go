@@ -8,11 +8,12 @@ import (
 	"go.uber.org/zap"
 )
 
-// handling ends the epoch while a loss is being handled: "<generation>" is
-// written as "<generation>/handling" before the pass pushes and resends, and
-// without the suffix once it is done. A worker that finds the suffix left
-// (its writer died) handles the loss itself; one that finds a new generation
-// without it knows another worker handled it.
+// handling ends the epoch while a loss is known and not yet handled: the
+// first worker to see the epoch missing writes "<generation>/handling" at
+// once, so that a further loss (another flush) shows as one, and the pass that
+// handles the loss writes "<generation>" when it is done. A worker that finds
+// another generation without the mark knows that another worker handled the
+// loss.
 const handling = "/handling"
 
 // generation is the epoch without the handling mark.
@@ -39,8 +40,7 @@ func (r *Reconciler) watch(ctx context.Context) error {
 		r.mu.Unlock()
 		return nil
 	}
-	r.noteLoss(ctx, v)
-	return nil
+	return r.noteLoss(ctx, v)
 }
 
 // init writes a fresh epoch unless Redis holds one, and keeps what it holds.
@@ -77,18 +77,18 @@ func (r *Reconciler) state() snapshot {
 	return snapshot{known: r.known, intact: r.known != "", loss: l}
 }
 
-// noteLoss records that Redis lost data, as the epoch now reads v ("" when
-// missing), restores what the loss took from this worker and asks for a pass.
-func (r *Reconciler) noteLoss(ctx context.Context, v string) {
+// noteLoss records a sighting of a loss of data, the epoch reading v (""
+// when missing): what the loss took from this worker is restored (OnLoss), the
+// epoch is marked as lost unless it is, and the grace before jobs are pushed
+// again starts afresh, as the other workers must see this loss too.
+func (r *Reconciler) noteLoss(ctx context.Context, v string) error {
 	r.mu.Lock()
 	first := r.loss == nil
 	if first {
-		r.loss = &loss{since: r.intact, seen: r.Now(), before: r.known}
+		r.loss = &loss{since: r.intact, before: r.known}
 	}
-	if v != "" {
-		r.known = v
-	}
-	since := r.loss.since
+	r.loss.seen = r.Now()
+	since, before := r.loss.since, r.loss.before
 	r.mu.Unlock()
 	if first {
 		r.Log.Error("Redis lost data: its epoch is missing or changed; rebuilding its jobs and events from the database",
@@ -97,7 +97,30 @@ func (r *Reconciler) noteLoss(ctx context.Context, v string) {
 	if r.OnLoss != nil {
 		r.OnLoss(ctx)
 	}
+	err := r.mark(ctx, v, before)
 	r.Wake()
+	return err
+}
+
+// mark writes the epoch as lost ("<new generation>/handling") unless it is
+// marked so already or says that the loss was handled, and keeps the epoch it
+// reads then.
+func (r *Reconciler) mark(ctx context.Context, v, before string) error {
+	if !strings.HasSuffix(v, handling) && !handledElsewhere(v, before) {
+		if _, err := r.Redis.SwapEpoch(ctx, v, newGeneration()+handling); err != nil {
+			return err
+		}
+		var err error
+		if v, err = r.Redis.Epoch(ctx); err != nil {
+			return err
+		}
+	}
+	if v != "" {
+		r.mu.Lock()
+		r.known = v
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // handledElsewhere reports whether epoch v says that another worker handled

@@ -138,3 +138,58 @@ func countSuffix(lines []string, suffix string) int {
 	}
 	return n
 }
+
+// TestFurtherLossRestartsTheGrace: the epoch is marked lost at the first
+// sight of a loss, so that a flush during the grace shows as a further loss,
+// seen by every worker, and the jobs wait a whole grace after it: the other
+// workers restore their locks again meanwhile.
+func TestFurtherLossRestartsTheGrace(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	tk := w.row(store.StatusPending, 0)
+	restores := 0
+	a, _ := w.reconciler("w1", &countingRows{Store: w.store}, Params{
+		Check: time.Hour, Grace: 300 * time.Millisecond, // the test turns the loops
+		OnLoss: func(context.Context) { restores++ },
+	})
+	start(t, a)
+	pass := func() time.Time {
+		t.Helper()
+		next, err := a.pass(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	pass()
+	before := w.rc.Get(ctx, rdb.EpochKey).Val()
+
+	w.rc.FlushDB(ctx)
+	if err := a.watch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	marked := w.rc.Get(ctx, rdb.EpochKey).Val()
+	if !strings.HasSuffix(marked, handling) || generation(marked) == before || restores != 1 {
+		t.Fatalf("epoch %q after the loss (before %q), %d restores", marked, before, restores)
+	}
+	if next := pass(); len(w.queue(ctx)) != 0 || time.Until(next) < 200*time.Millisecond {
+		t.Fatalf("pushed during the grace, or next pass at %s", next)
+	}
+	time.Sleep(350 * time.Millisecond)
+	w.rc.FlushDB(ctx) // a further loss, which the watch has not seen yet
+	pass()
+	if len(w.queue(ctx)) != 0 || restores != 2 {
+		t.Fatalf("queue %q, %d restores: the further loss was not taken as one", w.queue(ctx), restores)
+	}
+	if v := w.rc.Get(ctx, rdb.EpochKey).Val(); !strings.HasSuffix(v, handling) {
+		t.Fatalf("epoch %q: not marked again", v)
+	}
+	time.Sleep(350 * time.Millisecond)
+	pass()
+	if q := w.queue(ctx); len(q) != 1 || q[0] != payload(tk) {
+		t.Fatalf("queue %q after the grace", q)
+	}
+	if v := w.rc.Get(ctx, rdb.EpochKey).Val(); v == "" || strings.HasSuffix(v, handling) {
+		t.Fatalf("epoch %q after handling", v)
+	}
+}

@@ -38,7 +38,10 @@ func (r *Reconciler) pass(ctx context.Context) (time.Time, error) {
 func (r *Reconciler) normalPass(ctx context.Context, known string, now time.Time) (time.Time, error) {
 	held, err := r.Redis.HoldReconcile(ctx, r.token, lockTTL)
 	if err != nil || !held {
-		r.next = now.Add(r.Interval)
+		r.next = now.Add(r.Interval) // another worker passes meanwhile
+		if err != nil {
+			r.next = now.Add(min(r.Interval, time.Minute))
+		}
 		return r.next, err
 	}
 	v, err := r.Redis.Epoch(ctx)
@@ -50,8 +53,13 @@ func (r *Reconciler) normalPass(ctx context.Context, known string, now time.Time
 	}
 	if errors.Is(err, errEpochMoved) || errors.Is(err, rdb.ErrEpochChanged) {
 		r.unhold(ctx, false)
-		r.noteLoss(ctx, v)
-		return r.Now(), nil
+		if errors.Is(err, rdb.ErrEpochChanged) {
+			v, err = r.Redis.Epoch(ctx)
+		}
+		if err == nil {
+			err = r.noteLoss(ctx, v)
+		}
+		return r.Now().Add(r.Check), err
 	}
 	r.unhold(ctx, err == nil)
 	r.next = now.Add(r.Interval)
@@ -61,8 +69,10 @@ func (r *Reconciler) normalPass(ctx context.Context, known string, now time.Time
 	return r.next, err
 }
 
-// lossPass handles a loss this worker saw, once Grace has passed: unless
-// another worker has handled it already, it takes the lock and recovers.
+// lossPass handles a loss this worker saw, once Grace has passed since it
+// last saw it: unless another worker has handled it already, or the epoch
+// changed again (a further loss: the grace starts afresh), it takes the lock
+// and recovers.
 func (r *Reconciler) lossPass(ctx context.Context, l *loss, now time.Time) (time.Time, error) {
 	if at := l.seen.Add(r.Grace); now.Before(at) {
 		return at, nil
@@ -71,44 +81,43 @@ func (r *Reconciler) lossPass(ctx context.Context, l *loss, now time.Time) (time
 	if err != nil {
 		return now.Add(r.Check), err
 	}
-	if handledElsewhere(v, l.before) {
+	switch {
+	case handledElsewhere(v, l.before):
 		r.settle(v)
 		r.Log.Info("loss of Redis data handled by another worker")
 		r.next = now.Add(r.Interval)
 		return r.next, nil
+	case v != r.state().known || !strings.HasSuffix(v, handling):
+		return now.Add(r.Check), r.noteLoss(ctx, v)
 	}
 	held, err := r.Redis.HoldReconcile(ctx, r.token, lockTTL)
 	if err != nil || !held {
 		return now.Add(r.Check), err
 	}
-	err = r.recover(ctx, l)
+	err = r.recover(ctx, v, l)
 	r.unhold(ctx, err == nil)
-	if err != nil {
+	switch {
+	case errors.Is(err, errEpochMoved) || errors.Is(err, rdb.ErrEpochChanged):
+		return r.Now().Add(r.Check), nil // seen again by the next pass or the watch
+	case err != nil:
 		return r.Now().Add(r.Check), err
 	}
 	r.next = now.Add(r.Interval)
 	return r.next, nil
 }
 
-// recover handles a loss under the lock: the epoch is marked as being
-// handled, every unfinished row without a job or lock has it pushed again
-// whatever its age, the events of the tasks that ended since the epoch was last
-// whole are sent again, and the epoch is written whole.
-func (r *Reconciler) recover(ctx context.Context, l *loss) error {
+// recover handles a loss under the lock, the epoch marked lost as target:
+// every unfinished row without a job or lock has it pushed again whatever its
+// age, the events of the tasks that ended since the epoch was last whole are
+// sent again, and the epoch is written whole. A further loss meanwhile stops it
+// (errEpochMoved, rdb.ErrEpochChanged).
+func (r *Reconciler) recover(ctx context.Context, target string, l *loss) error {
 	v, err := r.Redis.Epoch(ctx)
 	if err != nil {
 		return err
 	}
-	if handledElsewhere(v, l.before) {
-		r.settle(v)
-		return nil
-	}
-	target := v // a handling left by a worker that died
-	if !strings.HasSuffix(v, handling) {
-		target = newGeneration() + handling
-		if err := r.swap(ctx, v, target); err != nil {
-			return err
-		}
+	if v != target {
+		return errEpochMoved
 	}
 	pushed, err := r.reconcile(ctx, target, 0, true)
 	if err != nil {

@@ -11,11 +11,18 @@
 //     uploading, unchanged for StaleAfter by the database's clock, whose task
 //     has no job anywhere in Redis and no lock held, gets its job pushed again,
 //     built exactly as the web app builds it, with a TASK_RECONCILED line.
-//     After a loss the pass waits Grace (every live worker restores its locks
-//     meanwhile), pushes the job of every such row whatever its age, and sends
-//     again, under their own webhook-ids, the events of the tasks that ended
-//     since the epoch was last seen whole (less Margin); then it writes the
-//     epoch anew.
+//     After a loss the first worker to see it marks the epoch lost at once
+//     (so that a further loss during the handling shows as one); the pass
+//     waits Grace after the last sighting (every live worker restores its
+//     locks meanwhile), pushes the job of every such row whatever its age, and
+//     sends again, under their own webhook-ids, the events of the tasks that
+//     ended since the epoch was last seen whole (less Margin); then it writes
+//     the epoch whole.
+//
+// The database keeps neither the downloader's folder name nor a run's
+// duration: an event sent again says "task-<id>" and 0 for them. The web app
+// de-duplicates by webhook-id, so it keeps the run's own event whenever that
+// one arrived first.
 //
 // It does not run tasks, deliver events or decide what a job is: the queue,
 // the outbox and package job do; and it reads the database only through store.

@@ -35,7 +35,12 @@ func (r *Reconciler) reconcile(ctx context.Context, epoch string, staleFor time.
 		return 0, err
 	}
 	pushed := 0
-	for _, t := range missing {
+	for i, t := range missing {
+		if i%pageSize == pageSize-1 {
+			if _, err := r.Redis.HoldReconcile(ctx, r.token, lockTTL); err != nil {
+				return pushed, err
+			}
+		}
 		if present[t.ID] {
 			continue
 		}
@@ -45,11 +50,6 @@ func (r *Reconciler) reconcile(ctx context.Context, epoch string, staleFor time.
 		}
 		if ok {
 			pushed++
-		}
-		if pushed%pageSize == pageSize-1 {
-			if _, err := r.Redis.HoldReconcile(ctx, r.token, lockTTL); err != nil {
-				return pushed, err
-			}
 		}
 	}
 	return pushed, nil

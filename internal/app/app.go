@@ -33,6 +33,7 @@ import (
 	"github.com/coursedl/worker/internal/progress"
 	"github.com/coursedl/worker/internal/queue"
 	"github.com/coursedl/worker/internal/rdb"
+	"github.com/coursedl/worker/internal/reconcile"
 	"github.com/coursedl/worker/internal/sdnotify"
 	"github.com/coursedl/worker/internal/staging"
 	"github.com/coursedl/worker/internal/store"
@@ -55,6 +56,7 @@ type App struct {
 	recoverer *queue.Recoverer
 	scheduler *queue.Scheduler
 	deliverer *outbox.Deliverer
+	reconcile *reconcile.Reconciler
 	metrics   *metrics.Metrics
 	server    *metrics.Server // nil when metrics.listen is empty
 	notifier  *sdnotify.Notifier
@@ -195,6 +197,16 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 	p.Attempts = a.redis
 	a.recoverer = queue.NewRecoverer(queue.RecovererParams{Redis: a.redis, Log: log.Named("recoverer"), OnRecovered: a.recovered})
 	a.scheduler = queue.NewScheduler(queue.SchedulerParams{Redis: a.redis, Log: log.Named("scheduler")})
+	a.reconcile = reconcile.New(reconcile.Params{
+		Redis:      a.redis,
+		Rows:       a.store,
+		Outbox:     a.deliverer,
+		Lifecycle:  a.lifecycle,
+		Interval:   cfg.Reconcile.Interval,
+		StaleAfter: cfg.Reconcile.StaleAfter,
+		OnLoss:     a.afterLoss(locks),
+		Log:        log.Named("reconcile"),
+	})
 	a.consumer = queue.NewConsumer(queue.ConsumerParams{
 		Redis:         a.redis,
 		Handler:       p,
@@ -270,7 +282,7 @@ func (a *App) Run(ctx context.Context) error {
 		zap.String("queue", a.cfg.Redis.Queue),
 		zap.Int("concurrency", a.cfg.Worker.Concurrency))
 
-	// The helpers (heartbeat, recoverer, scheduler, deliverer) outlive the
+	// The helpers (heartbeat, recoverer, scheduler, deliverer, reconciler) outlive the
 	// consumer: the heartbeat must go on while running tasks finish, and the
 	// events of the last tasks are sent when the web app answers.
 	helpersCtx, stopHelpers := context.WithCancel(context.WithoutCancel(ctx))
@@ -280,6 +292,7 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return a.recoverer.Run(gctx) })
 	g.Go(func() error { return a.scheduler.Run(gctx) })
 	g.Go(func() error { return a.deliverer.Run(gctx) })
+	g.Go(func() error { return a.reconcile.Run(gctx) })
 	g.Go(func() error { return a.intake.Run(gctx) })
 	g.Go(func() error { return a.janitor.Run(gctx) })
 	if a.server != nil {

@@ -1,44 +1,13 @@
 package ctl
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
+	"github.com/coursedl/worker/internal/job"
 	"github.com/coursedl/worker/internal/store"
 )
-
-// Job is the web app's job (contract section 1), in its field order. OrderID is
-// left out when the row has no order.
-type Job struct {
-	TaskID    int64  `json:"taskId"`
-	Email     string `json:"email"`
-	CourseURL string `json:"courseUrl"`
-	OrderID   *int64 `json:"orderId,omitempty"`
-}
-
-// Payload renders the job as the web app does: compact JSON, no HTML escaping.
-func (j Job) Payload() (string, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(j); err != nil {
-		return "", err
-	}
-	return string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
-}
-
-// JobOf builds the job of a row.
-func JobOf(row store.Task) Job {
-	j := Job{TaskID: row.ID, Email: row.Email, CourseURL: row.CourseURL}
-	if row.OrderID.Valid {
-		id := row.OrderID.Int64
-		j.OrderID = &id
-	}
-	return j
-}
 
 // Enqueued is what `workerctl enqueue` did.
 type Enqueued struct {
@@ -62,7 +31,7 @@ func (t *Tool) Enqueue(ctx context.Context, taskID int64) (*Enqueued, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, err := JobOf(row).Payload()
+	payload, err := job.Of(row.ID, job.Row{Email: row.Email, CourseURL: row.CourseURL, OrderID: row.Order()}).Payload()
 	if err != nil {
 		return nil, fmt.Errorf("task %d: %w", taskID, err)
 	}

@@ -11,8 +11,9 @@ import (
 
 // TestFaults runs every fault test at once. Those that leave the servers up
 // share one Redis (a database each) and one MariaDB (a database each); the
-// Redis restart and the MariaDB stop have their own server of the kind they
-// stop; Sentinel has its own master, replica and Sentinels.
+// Redis restart, the Redis flushes and the MariaDB stop have their own server
+// of the kind they stop or flush; Sentinel has its own master, replica and
+// Sentinels.
 func TestFaults(t *testing.T) {
 	redisShared := startRedis(t, false)
 	mysqlShared := startMariaDB(t)
@@ -38,6 +39,10 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		s := startSentinels(t)
 		testSentinel(t, newSentinelCluster(t, s, mysqlShared), s)
+	})
+	t.Run("RedisForgets", func(t *testing.T) {
+		t.Parallel()
+		testRedisForgets(t, newCluster(t, "forgets", startRedis(t, false), 0, mysqlShared))
 	})
 	t.Run("WebhookOutage", func(t *testing.T) {
 		t.Parallel()

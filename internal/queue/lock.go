@@ -58,8 +58,9 @@ type LocksParams struct {
 // (Heartbeat.Claim), so no other runner can be behind it.
 type Locks struct {
 	LocksParams
-	mu   sync.Mutex
-	held map[int64]bool // tasks whose lock this process holds
+	mu     sync.Mutex
+	held   map[int64]bool   // tasks whose lock this process holds
+	tokens map[int64]string // their tokens, once taken (Restore)
 }
 
 // NewLocks returns Locks with the defaults applied.
@@ -70,7 +71,7 @@ func NewLocks(p LocksParams) *Locks {
 	if p.Log == nil {
 		p.Log = zap.NewNop()
 	}
-	return &Locks{LocksParams: p, held: map[int64]bool{}}
+	return &Locks{LocksParams: p, held: map[int64]bool{}, tokens: map[int64]string{}}
 }
 
 // Lock is a held task lock, renewed every TTL/3 on its own goroutine. Lost is
@@ -126,6 +127,7 @@ func (l *Locks) Acquire(ctx context.Context, taskID int64) (*Lock, error) {
 		}
 		return nil, err
 	}
+	l.taken(taskID, lk.token)
 	go lk.renew(l.Log.With(zap.Int64("task_id", taskID))) //nolint:gosec,contextcheck // G118, not under ctx: the renewal keeps the lock after Acquire returned, until Release
 	return lk, nil
 }
@@ -154,6 +156,7 @@ func (l *Locks) release(taskID int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.held, taskID)
+	delete(l.tokens, taskID)
 }
 
 // Lost is closed when the holder must stop the task; Err says why.

@@ -67,3 +67,15 @@ const IntakeKey = "dl:intake:paused"
 
 // AllWorkers names every worker in IntakeKey.
 const AllWorkers = "*"
+
+// The reconciler's keys (package reconcile).
+const (
+	// EpochKey holds the epoch: a random value written once, which every worker
+	// keeps in memory and reads again every few seconds. Missing or changed, it
+	// says that Redis lost data (a flush, a restart without its files, a
+	// failover to a replica that lacked it).
+	EpochKey = "dl:epoch"
+	// ReconcileLockKey is held by the one worker comparing the database with
+	// Redis; its value is that worker's token.
+	ReconcileLockKey = "dl:reconcile:lock"
+)

@@ -1,7 +1,8 @@
 // Package store holds every SQL statement of the worker. It reads and writes only the
 // download_tasks columns that contract section 2 allows: it reads email, course_url,
 // order_id, is_enrolled and status, and writes status, drive_url, error_message and
-// updated_at. The web app owns the schema; the store never creates or alters it.
+// updated_at; the reconciler reads those it writes back, to rebuild a webhook event.
+// The web app owns the schema; the store never creates or alters it.
 package store
 
 import (

@@ -67,25 +67,8 @@ func (o DialOptions) Where() string {
 // on a new one: after a failover, commands reach the new master. Close the
 // client when done.
 func Dial(o DialOptions) redis.UniversalClient {
-	if !o.Sentinel() {
-		ro := &redis.Options{
-			Addr:                  o.Addr,
-			Password:              o.Password,
-			DB:                    o.DB,
-			DialTimeout:           o.DialTimeout,
-			ReadTimeout:           o.ReadTimeout,
-			ContextTimeoutEnabled: o.ContextTimeout,
-			OnConnect:             o.onConnect,
-		}
-		if o.single {
-			ro.PoolSize, ro.MinIdleConns, ro.MaxIdleConns = 1, 0, 1
-		}
-		return redis.NewClient(ro)
-	}
-	fo := &redis.FailoverOptions{
-		MasterName:            o.SentinelMaster,
-		SentinelAddrs:         o.SentinelAddrs,
-		SentinelPassword:      o.SentinelPassword,
+	uo := &redis.UniversalOptions{
+		Addrs:                 []string{o.Addr},
 		Password:              o.Password,
 		DB:                    o.DB,
 		DialTimeout:           o.DialTimeout,
@@ -93,8 +76,12 @@ func Dial(o DialOptions) redis.UniversalClient {
 		ContextTimeoutEnabled: o.ContextTimeout,
 		OnConnect:             o.onConnect,
 	}
-	if o.single {
-		fo.PoolSize, fo.MinIdleConns, fo.MaxIdleConns = 1, 0, 1
+	if o.Sentinel() {
+		// With a master name, go-redis makes a failover client of the Sentinels.
+		uo.Addrs, uo.MasterName, uo.SentinelPassword = o.SentinelAddrs, o.SentinelMaster, o.SentinelPassword
 	}
-	return redis.NewFailoverClient(fo)
+	if o.single {
+		uo.PoolSize, uo.MinIdleConns, uo.MaxIdleConns = 1, 0, 1
+	}
+	return redis.NewUniversalClient(uo)
 }

@@ -102,7 +102,7 @@ takes --json.`,
 	pf.StringVar(&m.envFile, "env-file", "", "read NAME=value variables from this file first, e.g. /etc/course-worker/worker.env")
 	pf.BoolVar(&m.json, "json", false, "print JSON for programs instead of text")
 
-	root.AddCommand(m.statsCmd(), m.enqueueCmd(), m.deadCmd(), m.taskCmd(), m.tailCmd(), m.pauseCmd(), m.resumeCmd())
+	root.AddCommand(m.statsCmd(), m.enqueueCmd(), m.deadCmd(), m.taskCmd(), m.tailCmd(), m.pauseCmd(), m.resumeCmd(), m.outboxCmd())
 	return root
 }
 

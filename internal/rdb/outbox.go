@@ -244,3 +244,29 @@ func (r *Client) RequeueEvent(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// GivenUp returns the events of the outbox's dead list (refused or past the
+// schedule), the one given up last first. An id whose hash is gone is left out.
+func (r *Client) GivenUp(ctx context.Context) ([]OutboxEvent, error) {
+	ids, err := r.c.LRange(ctx, OutboxDeadKey, 0, -1).Result()
+	if err != nil {
+		return nil, wrap("read "+OutboxDeadKey, err)
+	}
+	p := r.c.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = p.HGetAll(ctx, OutboxEventKey(id))
+	}
+	if len(ids) > 0 {
+		if _, err := p.Exec(ctx); err != nil {
+			return nil, wrap("read "+OutboxDeadKey, err)
+		}
+	}
+	out := make([]OutboxEvent, 0, len(ids))
+	for i, id := range ids {
+		if h := cmds[i].Val(); len(h) > 0 {
+			out = append(out, outboxEvent(id, h["body"], h["taskId"], h["type"], h["attempts"], h["lastError"]))
+		}
+	}
+	return out, nil
+}

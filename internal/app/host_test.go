@@ -56,9 +56,10 @@ func TestDiskLowHoldsJobsBack(t *testing.T) {
 	filler := filepath.Join(disk, "filler")
 	fillFile(t, filler, 12)
 	e.start()
-	if code, body := e.readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "staging disk low") {
-		t.Fatalf("/readyz with the disk low = %d %q, want 503 naming the disk", code, body)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		code, body := e.readyz()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "staging disk low")
+	}, "/readyz with the disk low: want 503 naming the disk")
 	id, payload := e.task(true, "/c/x.mp4")
 	e.push(payload)
 	testutil.Consistently(t, 1500*time.Millisecond, func() bool { return e.queued() == 1 && e.row(id).Status == "pending" },
@@ -132,11 +133,12 @@ func TestBreakerPausesIntakeAndTheTasksWait(t *testing.T) {
 	e.push(payload)
 	testutil.Consistently(t, 1500*time.Millisecond, func() bool { return e.row(third).Status == "pending" }, "a job was taken while intake was paused")
 	for _, id := range ids {
+		// The pause is written as the second task fails, before its own line.
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			return strings.Contains(e.lifecycle(), fmt.Sprintf("[TASK_DEFERRED] [TaskId: %d]", id))
+		}, "task %d has no TASK_DEFERRED line", id)
 		if r := e.row(id); r.Status == "failed" || e.attempts(id) != "" {
 			t.Fatalf("task %d tripped the breaker and was failed or used an attempt: %+v, attempts %q", id, r, e.attempts(id))
-		}
-		if !strings.Contains(lc, fmt.Sprintf("[TASK_DEFERRED] [TaskId: %d]", id)) {
-			t.Errorf("task %d has no TASK_DEFERRED line", id)
 		}
 	}
 	// The operator renews the cookies and resumes.
@@ -373,10 +375,11 @@ func TestCourseSiteAnswering403TripsTheBreaker(t *testing.T) {
 	e.push(strings.Replace(payload, e.course.URL+"/c/x.mp4", url, 1))
 	testutil.Eventually(t, 60*time.Second, func() bool { return strings.Contains(e.lifecycle(), "[INTAKE_PAUSED]") },
 		"no INTAKE_PAUSED line:\n%s", e.lifecycle())
-	lc := e.lifecycle()
-	if !strings.Contains(lc, fmt.Sprintf("[TASK_DEFERRED] [TaskId: %d] [OrderId: ", id)) || !strings.Contains(lc, "[Reason: course site refused: HTTP 403]") {
-		t.Errorf("no TASK_DEFERRED line naming the 403:\n%s", lc)
-	}
+	// The pause is written as the task fails, before the task's own line.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		lc := e.lifecycle()
+		return strings.Contains(lc, fmt.Sprintf("[TASK_DEFERRED] [TaskId: %d] [OrderId: ", id)) && strings.Contains(lc, "[Reason: course site refused: HTTP 403]")
+	}, "no TASK_DEFERRED line naming the 403:\n%s", e.lifecycle())
 	if r := e.row(id); r.Status == "failed" || e.attempts(id) != "" {
 		t.Fatalf("the task was failed or used an attempt: %+v", r)
 	}

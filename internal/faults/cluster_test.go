@@ -37,6 +37,7 @@ type cluster struct {
 	db       *sqlx.DB
 	hook     *receiver
 	settings map[string]string // WORKER_ variables shared by every worker
+	spans    string            // the downloader's record of its runs, when kept (recordSpans)
 
 	mu      sync.Mutex
 	workers []*worker

@@ -1,14 +1,9 @@
 package faults
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,13 +26,11 @@ func testRedisForgets(t *testing.T, c *cluster) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	t.Logf("seed %d", seed)
-	runs := filepath.Join(c.root, "runs.log")
-	c.settings["WORKER_DOWNLOAD_COMMAND"] = fmt.Sprintf(`[%q, "{task_id}", "{url}", "{dir}"]`, timedDownloader(t, c.root, runs))
 	// A download far outlasts the reconciler's sight of a loss and its grace
 	// (about 3 s): most tasks running at a flush are still downloading when the
 	// jobs are pushed again, so that a second run of one would overlap the
 	// first.
-	c.settings["WORKER_DOWNLOAD_ENV"] = `["FAKE_SLOW_SECONDS=8"]`
+	runs := c.recordSpans(8)
 	c.settings["WORKER_WORKER_CONCURRENCY"] = "10"
 	c.settings["WORKER_RECONCILE_INTERVAL"] = "1s"
 	c.settings["WORKER_RECONCILE_STALE_AFTER"] = "2s"
@@ -68,32 +61,6 @@ func testRedisForgets(t *testing.T, c *cluster) {
 	f.extra = "flushed=" + strings.Join(at, ",")
 	t.Logf("at rest %s after the first push", time.Since(begin).Round(time.Millisecond))
 	t.Log(f.String())
-}
-
-// timedDownloader writes a wrapper of the fake downloader (mode slow) that
-// appends "start|end <task id> <unix ns>" to runs around each run, also when
-// it is stopped with SIGTERM, and returns its path.
-func timedDownloader(t *testing.T, dir, runs string) string {
-	t.Helper()
-	script := `#!/usr/bin/env bash
-set -u
-id=$1
-shift
-record() { echo "$1 $id $(date +%s%N)" >>` + strconv.Quote(runs) + `; }
-record start
-` + strconv.Quote(fakeDownloader) + ` slow "$@" &
-child=$!
-trap 'kill -TERM $child 2>/dev/null; wait $child; record end; exit 143' TERM INT
-wait $child
-rc=$?
-record end
-exit $rc
-`
-	path := filepath.Join(dir, "timed-downloader")
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // forgetsVerdict waits for rest and checks every task, event and run.
@@ -138,7 +105,7 @@ func (c *cluster) forgetsVerdict(tasks []*task, faults int, runs string) figures
 			}
 		}
 	}
-	f.twice = c.overlapsIn(runs)
+	f.twice = overlapping(t, readSpans(t, runs))
 	for id, n := range c.lifecycleCounts()["TASK_COMPLETED"] {
 		if n > 1 {
 			f.twice++
@@ -154,49 +121,4 @@ func (c *cluster) forgetsVerdict(tasks []*task, faults int, runs string) figures
 	c.checkDrive(tasks)
 	c.checkRaces()
 	return f
-}
-
-// overlapsIn reads the downloader's record of its runs and fails the test
-// for each task two of whose runs overlapped; it returns how many tasks did.
-func (c *cluster) overlapsIn(path string) int {
-	c.t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		c.t.Errorf("runs: %v", err)
-		return 0
-	}
-	type run struct{ start, end int64 }
-	byTask := map[string][]run{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var what, id string
-		var ns int64
-		if _, err := fmt.Sscan(line, &what, &id, &ns); err != nil {
-			c.t.Errorf("runs: line %q: %v", line, err)
-			continue
-		}
-		switch what {
-		case "start":
-			byTask[id] = append(byTask[id], run{start: ns, end: -1})
-		case "end":
-			// The earliest run of the task not yet ended ended now.
-			for i, r := range byTask[id] {
-				if r.end < 0 {
-					byTask[id][i].end = ns
-					break
-				}
-			}
-		}
-	}
-	overlapped := 0
-	for id, rs := range byTask {
-		slices.SortFunc(rs, func(a, b run) int { return cmp.Compare(a.start, b.start) })
-		for i := 1; i < len(rs); i++ {
-			if prev := rs[i-1]; prev.end < 0 || prev.end > rs[i].start {
-				overlapped++
-				c.t.Errorf("task %s: a run started at %d while another (started %d, ended %d) was under way", id, rs[i].start, prev.start, prev.end)
-				break
-			}
-		}
-	}
-	return overlapped
 }

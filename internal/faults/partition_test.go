@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,49 +59,4 @@ func testPartition(t *testing.T, c *cluster, p *proxy) {
 	p.restore()
 	c.verdict("partition", 1, false, fmt.Sprintf("a_stopped_after_cut=%s gap_before_b=%s",
 		ra.end.Sub(cutAt).Round(time.Millisecond), rb.start.Sub(ra.end).Round(time.Millisecond)))
-}
-
-// span is one run of the fake downloader in span mode.
-type span struct {
-	worker     string // whose staging folder it ran in
-	task       string // task-<id>
-	pid        int
-	start, end time.Time // end zero while it runs
-	how        string    // done, stopped
-}
-
-// readSpans reads the runs recorded in the file at path, in the order they
-// began.
-func readSpans(t *testing.T, path string) []span {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []span
-	open := map[int]int{} // pid -> index in out
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 4 {
-			continue
-		}
-		pid, _ := strconv.Atoi(f[2])
-		ns, _ := strconv.ParseInt(f[3], 10, 64)
-		at := time.Unix(0, ns)
-		switch f[0] {
-		case "start":
-			worker := strings.TrimPrefix(filepath.Base(filepath.Dir(f[1])), "staging-")
-			open[pid] = len(out)
-			out = append(out, span{worker: worker, task: filepath.Base(f[1]), pid: pid, start: at})
-		case "end":
-			if i, ok := open[pid]; ok && len(f) > 4 {
-				out[i].end, out[i].how = at, f[4]
-				delete(open, pid)
-			}
-		}
-	}
-	return out
 }

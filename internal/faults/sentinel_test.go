@@ -1,11 +1,9 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -51,7 +49,7 @@ func testSentinel(t *testing.T, c *cluster, s *sentinels) {
 	t.Logf("failover 2: %s -> %s", second.addr, third.addr)
 	s.restartAsReplica(second, third)
 	c.verdict("sentinel", 2, true, "")
-	c.checkOverlaps()
+	overlapping(t, readSpans(t, c.spans))
 }
 
 // newSentinelCluster makes a cluster on database 0 of s's master whose
@@ -65,7 +63,7 @@ func newSentinelCluster(t *testing.T, s *sentinels, m *mariaDB) *cluster {
 	addrs, _ := json.Marshal(s.addrs)
 	c.settings["WORKER_REDIS_SENTINEL_MASTER"] = masterName
 	c.settings["WORKER_REDIS_SENTINEL_ADDRS"] = string(addrs)
-	c.recordRuns()
+	c.spans = c.recordSpans(1)
 	return c
 }
 
@@ -271,79 +269,4 @@ func promotable(replicas []map[string]string, addr string) bool {
 		}
 	}
 	return false
-}
-
-// downloaderRecorder is the download.command of a cluster whose runs are
-// recorded: it appends "start URL NS PID" and "end URL NS PID STATUS" lines to
-// the file named by its first argument around the fake downloader's slow
-// mode, also when the worker stops it.
-const downloaderRecorder = `#!/usr/bin/env bash
-set -u
-runs=$1 fake=$2 url=$3 dir=$4
-echo "start $url $(date +%s%N) $$" >>"$runs"
-"$fake" slow "$url" "$dir" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid; echo "end $url $(date +%s%N) $$ stopped" >>"$runs"; exit 143' TERM INT
-wait $pid
-rc=$?
-echo "end $url $(date +%s%N) $$ $rc" >>"$runs"
-exit $rc
-`
-
-// recordRuns has the cluster's workers run the fake downloader through
-// downloaderRecorder.
-func (c *cluster) recordRuns() {
-	c.t.Helper()
-	script := filepath.Join(c.root, "record-downloader")
-	if err := os.WriteFile(script, []byte(downloaderRecorder), 0o755); err != nil { //nolint:gosec // G306: a program the workers run
-		c.t.Fatal(err)
-	}
-	c.settings["WORKER_DOWNLOAD_COMMAND"] = fmt.Sprintf(`[%q, %q, %q, "{url}", "{dir}"]`, script, c.runsFile(), fakeDownloader)
-}
-
-func (c *cluster) runsFile() string { return filepath.Join(c.root, "downloader-runs") }
-
-// run is one recorded run of the downloader.
-type run struct {
-	url        string
-	start, end int64 // Unix ns; end is math.MaxInt64 for a run with no end line
-}
-
-// checkOverlaps fails the test if two runs of the downloader for the same
-// task overlapped in time: the task ran twice at once.
-func (c *cluster) checkOverlaps() {
-	c.t.Helper()
-	f, err := os.Open(c.runsFile())
-	if err != nil {
-		c.t.Fatalf("downloader runs: %v", err)
-	}
-	defer func() { _ = f.Close() }()
-	byPID := map[string]*run{}
-	var runs []*run
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		if len(fl) < 4 {
-			continue
-		}
-		ns, _ := strconv.ParseInt(fl[2], 10, 64)
-		switch fl[0] {
-		case "start":
-			r := &run{url: fl[1], start: ns, end: math.MaxInt64}
-			byPID[fl[3]] = r
-			runs = append(runs, r)
-		case "end":
-			if r := byPID[fl[3]]; r != nil {
-				r.end = ns
-			}
-		}
-	}
-	for i, a := range runs {
-		for _, b := range runs[i+1:] {
-			if a.url == b.url && a.start < b.end && b.start < a.end {
-				c.t.Errorf("%s: two downloader runs at once (%d-%d and %d-%d ns)", a.url, a.start, a.end, b.start, b.end)
-			}
-		}
-	}
-	c.t.Logf("%d downloader runs for %d tasks, none of a task at once with another", len(runs), len(c.allTasks()))
 }

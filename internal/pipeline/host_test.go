@@ -400,18 +400,7 @@ func TestHandleHost(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(cancel)
-			f.cancel = cancel
-			if tc.set != nil {
-				tc.set(t, f)
-			}
-			res := f.p.Handle(ctx, goodJob)
-			checkOutcome(t, f, res, tc.want)
-			if tc.check != nil {
-				tc.check(t, f)
-			}
+			handleCase(t, "", tc.set, tc.want, tc.check)
 		})
 	}
 }

@@ -397,23 +397,33 @@ func TestHandle(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			t.Cleanup(cancel)
-			f.cancel = cancel
+			var set func(*testing.T, *fixture)
 			if tc.set != nil {
-				tc.set(f)
+				set = func(_ *testing.T, f *fixture) { tc.set(f) }
 			}
-			payload := tc.payload
-			if payload == "" {
-				payload = goodJob
-			}
-			res := f.p.Handle(ctx, payload)
-			checkOutcome(t, f, res, tc.want)
-			if tc.check != nil {
-				tc.check(t, f)
-			}
+			handleCase(t, tc.payload, set, tc.want, tc.check)
 		})
+	}
+}
+
+// handleCase runs one case of a table: a fixture made and set, Handle of
+// payload (goodJob when empty) under a context the fixture can cancel, its
+// outcome checked against want, then check.
+func handleCase(t *testing.T, payload string, set func(*testing.T, *fixture), want outcome, check func(*testing.T, *fixture)) {
+	t.Helper()
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f.cancel = cancel
+	if set != nil {
+		set(t, f)
+	}
+	if payload == "" {
+		payload = goodJob
+	}
+	checkOutcome(t, f, f.p.Handle(ctx, payload), want)
+	if check != nil {
+		check(t, f)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coursedl/worker/internal/testutil"
 )
 
 // holder is a TCP server on 127.0.0.1 that echoes what it reads and reports on
@@ -72,7 +74,7 @@ func TestCloseEndsTunnel(t *testing.T) {
 		t.Fatal("the destination's end of the tunnel is still open")
 	}
 	_ = conn.Close()
-	waitFor(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before+2 },
+	testutil.Eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before+2 },
 		"goroutines left after Close") // +2: the holder's accept loop and the test's Close
 }
 
@@ -113,7 +115,7 @@ func TestForwardStreamsAndCloseEndsRequest(t *testing.T) {
 		t.Fatal("the destination's request is still open after Close")
 	}
 	srv.Close()
-	waitFor(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before },
+	testutil.Eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before },
 		"goroutines left after Close")
 }
 

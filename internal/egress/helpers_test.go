@@ -247,15 +247,3 @@ func connect(t *testing.T, p *Proxy, target string) (net.Conn, *bufio.Reader, in
 	}
 	return c, br, resp.StatusCode, string(body)
 }
-
-// waitFor polls cond every 10 ms until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

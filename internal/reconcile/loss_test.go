@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,9 +149,14 @@ func TestFurtherLossRestartsTheGrace(t *testing.T) {
 	w := newWorld(t)
 	tk := w.row(store.StatusPending, 0)
 	restores := 0
+	// The grace is measured on the reconciler's clock, which the test moves.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
 	a, _ := w.reconciler("w1", &countingRows{Store: w.store}, Params{
 		Check: time.Hour, Grace: 300 * time.Millisecond, // the test turns the loops
 		OnLoss: func(context.Context) { restores++ },
+		Now:    func() time.Time { return time.Unix(0, clock.Load()) },
 	})
 	start(t, a)
 	pass := func() time.Time {
@@ -175,7 +181,7 @@ func TestFurtherLossRestartsTheGrace(t *testing.T) {
 	if next := pass(); len(w.queue(ctx)) != 0 || time.Until(next) < 200*time.Millisecond {
 		t.Fatalf("pushed during the grace, or next pass at %s", next)
 	}
-	time.Sleep(350 * time.Millisecond)
+	advance(350 * time.Millisecond)
 	w.rc.FlushDB(ctx) // a further loss, which the watch has not seen yet
 	pass()
 	if len(w.queue(ctx)) != 0 || restores != 2 {
@@ -184,7 +190,7 @@ func TestFurtherLossRestartsTheGrace(t *testing.T) {
 	if v := w.rc.Get(ctx, rdb.EpochKey).Val(); !strings.HasSuffix(v, handling) {
 		t.Fatalf("epoch %q: not marked again", v)
 	}
-	time.Sleep(350 * time.Millisecond)
+	advance(350 * time.Millisecond)
 	pass()
 	if q := w.queue(ctx); len(q) != 1 || q[0] != payload(tk) {
 		t.Fatalf("queue %q after the grace", q)

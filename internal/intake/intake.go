@@ -152,13 +152,10 @@ func (i *Intake) Free() uint64 {
 
 // disk reads the staging disk's free space and notes a change of its state.
 func (i *Intake) disk() {
-	free, err := staging.Free(i.StagingDir)
-	var low error
-	switch {
-	case err != nil:
-		low = fmt.Errorf("staging disk: %w", err)
-	case free < i.MinFreeMB*staging.MiB:
-		low = &staging.LowError{Dir: i.StagingDir, Free: free, MinMiB: i.MinFreeMB}
+	free, low := staging.Space(i.StagingDir, i.MinFreeMB)
+	var le *staging.LowError
+	if low != nil && !errors.As(low, &le) {
+		low = fmt.Errorf("staging disk: %w", low)
 	}
 	i.mu.Lock()
 	was := i.low

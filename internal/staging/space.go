@@ -57,17 +57,18 @@ func (e *LowError) Error() string {
 		e.Dir, e.Free/MiB, e.MinMiB)
 }
 
-// Space reports whether the filesystem holding dir has at least minMiB MiB free:
-// nil when it has, a *LowError when not, and Free's error when it cannot tell.
-func Space(dir string, minMiB uint64) error {
+// Space reports the bytes free on the filesystem holding dir, and whether
+// that is at least minMiB MiB: a nil error when it is, a *LowError when not,
+// and Free's error when it cannot tell.
+func Space(dir string, minMiB uint64) (uint64, error) {
 	free, err := Free(dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if free < minMiB*MiB {
-		return &LowError{Dir: dir, Free: free, MinMiB: minMiB}
+		return free, &LowError{Dir: dir, Free: free, MinMiB: minMiB}
 	}
-	return nil
+	return free, nil
 }
 
 // noSpaceTexts are the messages of ENOSPC and EDQUOT, lower case, as a child

@@ -38,11 +38,11 @@ func TestFreeAndSpaceOnASmallTmpfs(t *testing.T) {
 	if left < 1*MiB || left > 2*MiB {
 		t.Fatalf("Free of an 8 MiB tmpfs holding 6 MiB = %d bytes, want 1-2 MiB", left)
 	}
-	if err := Space(dir, 1); err != nil {
+	if _, err := Space(dir, 1); err != nil {
 		t.Fatalf("Space(1 MiB) with %d bytes free = %v, want nil", left, err)
 	}
 
-	err := Space(dir, 4)
+	_, err := Space(dir, 4)
 	var low *LowError
 	if !errors.As(err, &low) {
 		t.Fatalf("Space(4 MiB) with %d bytes free = %v, want a *LowError", left, err)
@@ -65,7 +65,7 @@ func TestFreeAndSpaceOnASmallTmpfs(t *testing.T) {
 	}
 
 	missing := filepath.Join(dir, "missing")
-	err = Space(missing, 1)
+	_, err = Space(missing, 1)
 	if !errors.Is(err, fs.ErrNotExist) || errors.As(err, &low) || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("Space of a missing folder = %v, want its statfs error naming it, not a LowError", err)
 	}

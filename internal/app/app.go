@@ -261,6 +261,15 @@ func (a *App) observe(ctx context.Context) error {
 	return err // it names metrics.listen
 }
 
+// MetricsAddr is the address /metrics, /healthz and /readyz listen on ("" when
+// metrics.listen is empty): the port chosen when metrics.listen gave port 0.
+func (a *App) MetricsAddr() string {
+	if a.server == nil {
+		return ""
+	}
+	return a.server.Addr()
+}
+
 func boolFloat(b bool) float64 {
 	if b {
 		return 1

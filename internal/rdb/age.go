@@ -24,6 +24,11 @@ import (
 // alive after its first copy was taken, and the age is then too high until the
 // copy is taken too.
 
+// queueMarksTTL is how long the marks outlive the last call: they hold copies
+// of jobs (buyers' addresses), which should not stay in Redis for good when
+// nothing reads the age any more. A later call starts counting afresh.
+const queueMarksTTL = 24 * time.Hour
+
 // queueMarksMax bounds the marks kept. One mark is made per call that finds a
 // new job at the newest end; at 5,000 a queue would have had jobs waiting and
 // new ones coming for hours of scrapes. Past it, new jobs get no mark until
@@ -34,7 +39,8 @@ const queueMarksMax = 5000
 // its newest job unless it is marked already, and answers the age in ms of the
 // oldest mark left (0 for an empty queue, whose marks it deletes).
 //
-// KEYS[1] the queue, KEYS[2] the marks (newest first); ARGV[1] most marks kept.
+// KEYS[1] the queue, KEYS[2] the marks (newest first); ARGV[1] most marks
+// kept, ARGV[2] how long (ms) they outlive this call.
 //
 // Whether a mark's job is still queued is one LPOS from the taking end: cheap
 // for the oldest mark, which the common case checks alone. When it is gone, a
@@ -74,6 +80,7 @@ end
 if not marked and n < tonumber(ARGV[1]) then
   redis.call('LPUSH', KEYS[2], now .. ' ' .. newest)
 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 local at = split(redis.call('LINDEX', KEYS[2], -1))
 return math.max(now - at, 0)`)
 
@@ -82,7 +89,7 @@ return math.max(now - at, 0)`)
 // empty queue. Each call also makes and drops marks, so call it regularly (each
 // scrape of /metrics does).
 func (r *Client) OldestQueued(ctx context.Context) (time.Duration, error) {
-	ms, err := queueAgeScript.Run(ctx, r.c, []string{r.queue, QueueMarksKey}, queueMarksMax).Int64()
+	ms, err := queueAgeScript.Run(ctx, r.c, []string{r.queue, QueueMarksKey}, queueMarksMax, millis(queueMarksTTL)).Int64()
 	if err != nil {
 		return 0, wrap("read the age of the oldest job in "+r.queue, err)
 	}

@@ -70,6 +70,10 @@ func TestOldestQueuedFollowsTheQueue(t *testing.T) {
 	if m := marks(t, rc); len(m) != 1 || m[0] != "c" {
 		t.Fatalf("marks %v, want the newest job c", m)
 	}
+	// They hold copies of jobs: gone a day after nothing reads the age.
+	if ttl := rc.PTTL(ctx, rdb.QueueMarksKey).Val(); ttl < 23*time.Hour || ttl > 24*time.Hour {
+		t.Fatalf("marks expire in %v, want a day", ttl)
+	}
 	backdate(t, rc, "c", 100*time.Second)
 	oldest(t, r, 100*time.Second)
 

@@ -108,14 +108,16 @@ func invisible(r rune) bool {
 	return false
 }
 
-// Kind names what a file of mode m is ("symlink", "file", "special file"),
-// for an error about something that should have been a folder.
+// Kind names what a file of mode m is ("symlink", "file", "folder", "special
+// file"), for an error about something that should have been another kind.
 func Kind(m os.FileMode) string {
 	switch {
 	case m&os.ModeSymlink != 0:
 		return "symlink"
 	case m.IsRegular():
 		return "file"
+	case m.IsDir():
+		return "folder"
 	}
 	return "special file"
 }

@@ -49,7 +49,7 @@ type Uploader struct {
 // Request says what to upload.
 type Request struct {
 	TaskID int64
-	Source string // the folder whose contents are moved
+	Source string // the folder whose contents are moved; "" when nothing is left to move, only the link to find
 	Folder string // the {folder} name, already safe for a path
 	Email  string
 }
@@ -122,19 +122,21 @@ func (e *Error) Temporary() bool {
 // While u.Quota is closed, Upload returns a quota error (IsQuota) at once,
 // without running rclone; a move refused for a quota closes it.
 func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.Stream, []byte)) (Result, error) {
-	if fi, err := os.Lstat(req.Source); err != nil {
-		return Result{}, fmt.Errorf("upload task %d: source: %w", req.TaskID, err)
-	} else if !fi.IsDir() {
-		return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, download.Kind(fi.Mode()))
-	}
-	if err := u.Quota.refuse(); err != nil {
-		return Result{}, err
-	}
-	res := Result{Dest: fill(u.Dest, req, segment)}
-	ran, err := u.move(ctx, req.TaskID, req.Source, res.Dest, onLine)
-	res.Ran = ran
-	if err != nil {
-		return res, err
+	res := Result{Dest: u.Destination(req)}
+	if req.Source != "" {
+		if fi, err := os.Lstat(req.Source); err != nil {
+			return Result{}, fmt.Errorf("upload task %d: source: %w", req.TaskID, err)
+		} else if !fi.IsDir() {
+			return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, download.Kind(fi.Mode()))
+		}
+		if err := u.Quota.refuse(); err != nil {
+			return Result{}, err
+		}
+		ran, err := u.move(ctx, req.TaskID, req.Source, res.Dest, onLine)
+		res.Ran = ran
+		if err != nil {
+			return res, err
+		}
 	}
 	link, ran, err := u.link(ctx, res.Dest, onLine)
 	res.Ran += ran

@@ -32,10 +32,11 @@ type shipper struct {
 	st     *state
 	ctx    context.Context
 	stream *upload.Stream
-	// done is told of the bytes of each file moved (for the uploading
-	// stage's percent); set before the upload step waits.
+
 	mu     sync.Mutex
 	queued map[string]bool // files in the stream
+	// onDone is told of the bytes of each file moved once the downloader has
+	// exited, for the uploading stage's percent.
 	onDone func(size int64)
 }
 
@@ -158,6 +159,7 @@ func (sh *shipper) done(f upload.File, err error) {
 	if serr := sh.st.update(func(r *resume) { r.Files[rel].Moved = true }); serr != nil {
 		sh.t.rec.log.Warn("task state not saved; a re-run would look for the file at the destination", zap.Error(serr))
 	}
+	sh.t.rec.metrics.AddBytes(metrics.Downloaded, f.Size)
 	sh.t.rec.record(sh.ctx, note{line: fmt.Sprintf("uploaded %q to %s", rel, joinRemote(f.Dest, f.Rel)),
 		moved: metrics.Uploaded, bytes: f.Size})
 	if onDone != nil {

@@ -305,3 +305,24 @@ func TestUploadLeavesOwnAndPartialFiles(t *testing.T) {
 		t.Errorf("left %q, want %q", got, want)
 	}
 }
+
+// A file already at the destination moves within it (the pipeline does so
+// when {folder} turns out to be task-<id> after files went early).
+func TestMoveFilesWithinTheDestination(t *testing.T) {
+	u, src, dst := course(t, "ch 1/01.mp4")
+	early := u.Destination(Request{TaskID: 9, Folder: "Course"})
+	if _, err := u.MoveFiles(context.Background(), Batch{TaskID: 9, Source: src, Dest: early, Files: []string{"ch 1/01.mp4"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	final := u.Destination(Request{TaskID: 9, Folder: "task-9"}) + "/Course"
+	if _, err := u.MoveFiles(context.Background(), Batch{TaskID: 9, Source: early, Dest: final, Files: []string{"ch 1/01.mp4"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := landed(t, dst); !slices.Equal(got, []string{"task-9/Course/ch 1/01.mp4"}) {
+		t.Errorf("destination %q", got)
+	}
+	there, err := u.Has(context.Background(), final+"/ch 1/01.mp4", nil)
+	if err != nil || !there {
+		t.Errorf("Has = %v, %v", there, err)
+	}
+}

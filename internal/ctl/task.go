@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/job"
+	"github.com/coursedl/worker/internal/logfile"
 	"github.com/coursedl/worker/internal/progress"
 	"github.com/coursedl/worker/internal/store"
 	"github.com/coursedl/worker/internal/tasklog"
@@ -82,7 +83,7 @@ func (t *Tool) Task(ctx context.Context, taskID int64, n int) (*TaskReport, erro
 		if err != nil {
 			return nil, fmt.Errorf("task log: %w", err)
 		}
-		lines, _, err := lastLines(f, st.Size(), n)
+		lines, _, err := logfile.Last(f, st.Size(), n)
 		if err != nil {
 			return nil, fmt.Errorf("task log: %w", err)
 		}

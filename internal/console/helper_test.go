@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -250,4 +251,71 @@ func (p page) lacks(t *testing.T, texts ...string) page {
 		}
 	}
 	return p
+}
+
+// sse is an open event stream.
+type sse struct {
+	events chan sseEvent
+}
+
+// sseEvent is one server-sent event.
+type sseEvent struct {
+	event, data string
+}
+
+// stream opens an event stream; it is closed when the test ends.
+func (br *browser) stream(path string) *sse {
+	br.b.t.Helper()
+	ctx, cancel := context.WithCancel(br.b.t.Context())
+	br.b.t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, br.b.srv.URL+path, nil)
+	if err != nil {
+		br.b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := br.hc.Do(req) //nolint:bodyclose // closed by the reading goroutine below
+	if err != nil {
+		br.b.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		_ = resp.Body.Close()
+		br.b.t.Fatalf("stream %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	s := &sse{events: make(chan sseEvent, 100)}
+	go func() {
+		defer func() { _ = resp.Body.Close() }()
+		defer close(s.events)
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.data != "" {
+					s.events <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "event: "):
+				ev.event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data += strings.TrimPrefix(line, "data: ")
+			}
+		}
+	}()
+	return s
+}
+
+// next waits for the next event, for at most 10 s.
+func (s *sse) next(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			t.Fatal("the stream ended")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10 s")
+	}
+	return sseEvent{}
 }

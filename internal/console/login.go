@@ -20,11 +20,14 @@ import (
 // hashes, compared against when the user name is unknown, so that a wrong name
 // costs as much time as a wrong password.
 func dummyHash(users []config.ConsoleUser) ([]byte, error) {
-	cost := bcrypt.DefaultCost
+	cost := 0
 	for _, u := range users {
 		if n, err := bcrypt.Cost([]byte(u.Hash)); err == nil {
 			cost = max(cost, n)
 		}
+	}
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
 	}
 	return bcrypt.GenerateFromPassword([]byte(randomToken()[:40]), cost)
 }

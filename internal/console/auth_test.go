@@ -175,6 +175,13 @@ func TestPostChecks(t *testing.T) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	br.do(req).is(t, http.StatusForbidden)
+	// "Origin: null" (as a browser sends it under Referrer-Policy no-referrer)
+	// passes only with Sec-Fetch-Site: same-origin.
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, b.srv.URL+"/intake/resume", strings.NewReader(url.Values{"csrf": {br.csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "null")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	br.do(req).is(t, http.StatusSeeOther)
 	// A GET cannot act.
 	req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, b.srv.URL+"/intake/pause?csrf="+url.QueryEscape(br.csrf), nil)
 	if p := br.do(req); p.status != http.StatusMethodNotAllowed {

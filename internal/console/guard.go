@@ -116,18 +116,27 @@ func (c *Console) checkPost(w http.ResponseWriter, r *http.Request, p who, need 
 // sameOrigin refuses a request that a browser says comes from another site:
 // a Sec-Fetch-Site other than same-origin or none, or an Origin other than the
 // request's own scheme and host.
+//
+// Under Referrer-Policy no-referrer a browser sends "Origin: null" even with a
+// form of the page's own origin; such a request passes only when the browser
+// also says Sec-Fetch-Site: same-origin (a header no page can set). Without
+// Sec-Fetch-Site (an old browser, a script), "null" is refused like any other
+// foreign origin.
 func sameOrigin(r *http.Request) error {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" && site != "none" {
 		return fmt.Errorf("cross-site request refused (Sec-Fetch-Site: %s)", site)
 	}
-	if origin := r.Header.Get("Origin"); origin != "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		if origin != scheme+"://"+r.Host {
-			return errors.New("cross-origin request refused (its Origin is not this console's)")
-		}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" && site == "same-origin" {
+		return nil
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if origin != scheme+"://"+r.Host {
+		return errors.New("cross-origin request refused (its Origin is not this console's)")
 	}
 	return nil
 }

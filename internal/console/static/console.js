@@ -59,7 +59,7 @@
   function running(el) {
     var es = new EventSource(el.getAttribute("data-stream"));
     var reloading = false;
-    set(document, "#live-state", "live");
+    set(document, "#live-state", "The bars move as the progress events come.");
     es.addEventListener("progress", function (m) {
       var ev;
       try {
@@ -115,6 +115,12 @@
         es.close();
         set(document, "#row-status", o.end);
         article.classList.add(o.end === "completed" ? "ended" : "failed");
+        var note = document.getElementById("ended-note");
+        if (note) {
+          note.textContent = "The task " + (o.end === "completed" ? "completed" : "failed") +
+            ". Search again for its row, its webhook events and its lifecycle lines as they are now.";
+          note.hidden = false;
+        }
       }
     };
   }

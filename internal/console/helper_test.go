@@ -77,6 +77,7 @@ type bench struct {
 	rc    *redis.Client
 	door  *rdb.Client
 	db    *sqlx.DB
+	dsn   string
 	logs  string
 	clock *clock
 	c     *console.Console
@@ -87,9 +88,8 @@ func newBench(t *testing.T, users []string) *bench {
 	t.Helper()
 	b := &bench{t: t, rc: testutil.Redis(t), logs: filepath.Join(t.TempDir(), "logs"),
 		clock: &clock{now: time.Date(2026, 11, 28, 20, 0, 0, 0, time.UTC)}}
-	var dsn string
-	b.db, dsn = testutil.MySQL(t)
-	s, err := store.Open(context.Background(), dsn)
+	b.db, b.dsn = testutil.MySQL(t)
+	s, err := store.Open(context.Background(), b.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,8 @@ func newBench(t *testing.T, users []string) *bench {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.srv = httptest.NewServer(b.c)
+	// The console is looked up at each request: the browser test puts its own.
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { b.c.ServeHTTP(w, r) }))
 	t.Cleanup(b.srv.Close)
 	return b
 }

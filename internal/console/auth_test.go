@@ -148,6 +148,7 @@ func TestSecurityHeaders(t *testing.T) {
 			}
 		}
 	}
+	br.get("/static/").is(t, http.StatusNotFound) // no listing
 	// No inline script or style attribute in any page.
 	for _, path := range []string{"/", "/running", "/search", "/dead", "/delayed", "/webhooks", "/workers"} {
 		br.get(path).is(t, http.StatusOK).lacks(t, "<script>", " style=", "<style", " onclick=", "javascript:")

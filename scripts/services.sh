@@ -22,11 +22,12 @@ MYSQL_PORT=${COURSEDL_MYSQL_PORT:-13306}
 # the program is used, nothing is started) and docker-compose (it validates the
 # compose file without a Docker engine).
 PACKAGES=(redis-server redis-tools mariadb-server mariadb-client rclone yt-dlp systemd docker-compose)
-# The headless browser that drives the console in its browser test
-# (internal/console, TestBrowser).
-PACKAGES+=(chromium)
 
 log() { printf 'services: %s\n' "$*" >&2; }
+
+# And the headless browser that drives the console in its browser test
+# (internal/console, TestBrowser).
+PACKAGES+=(chromium)
 
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 

@@ -162,8 +162,8 @@ func RedactURL(s string) string {
 func redactUsers(users []string) []string {
 	out := make([]string, len(users))
 	for i, u := range users {
-		if role, name, hash := splitUser(u); hash != "" {
-			out[i] = role + ":" + name + ":" + mask
+		if cu := ParseConsoleUser(u); cu.Hash != "" {
+			out[i] = cu.Role + ":" + cu.Name + ":" + mask
 		} else {
 			out[i] = mask
 		}
@@ -192,8 +192,7 @@ func (c *Config) secrets() []string {
 	add(c.Redis.Sentinel.Password)
 	add(c.Webhook.Secret)
 	for _, u := range c.Console.Users {
-		_, _, hash := splitUser(u)
-		add(hash)
+		add(ParseConsoleUser(u).Hash)
 	}
 	if cfg, err := mysql.ParseDSN(c.MySQL.DSN); err == nil {
 		add(cfg.Passwd)

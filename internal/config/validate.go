@@ -202,29 +202,42 @@ func (c *Config) checkConsole(v *validation) {
 		}
 	}
 	seen := map[string]bool{}
-	for i, u := range c.Console.Users {
-		role, name, hash := splitUser(u)
+	for i, item := range c.Console.Users {
+		u := ParseConsoleUser(item)
 		switch {
-		case role != "viewer" && role != "operator":
+		case u.Role != RoleViewer && u.Role != RoleOperator:
 			v.bad("console.users", "item %d: must be role:name:bcrypt-hash with role viewer or operator", i+1)
-		case name == "":
+		case u.Name == "":
 			v.bad("console.users", "item %d: the user name is empty", i+1)
-		case !isBcrypt(hash):
-			v.bad("console.users", "user %q: the hash is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)", name)
-		case seen[name]:
-			v.bad("console.users", "user %q is listed twice", name)
+		case !isBcrypt(u.Hash):
+			v.bad("console.users", "user %q: the hash is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)", u.Name)
+		case seen[u.Name]:
+			v.bad("console.users", "user %q is listed twice", u.Name)
 		}
-		seen[name] = true
+		seen[u.Name] = true
 	}
 }
 
-// splitUser splits a console.users item into role, name and hash.
-func splitUser(u string) (role, name, hash string) {
-	parts := strings.SplitN(u, ":", 3)
+// Roles of console users: a viewer looks, an operator acts too.
+const (
+	RoleViewer   = "viewer"
+	RoleOperator = "operator"
+)
+
+// ConsoleUser is one item of console.users, "role:name:bcrypt-hash". Its Hash
+// is a secret: never print it.
+type ConsoleUser struct {
+	Role, Name, Hash string
+}
+
+// ParseConsoleUser splits a console.users item into its role, name and hash
+// (empty when missing); Validate has checked them.
+func ParseConsoleUser(item string) ConsoleUser {
+	parts := strings.SplitN(item, ":", 3)
 	for len(parts) < 3 {
 		parts = append(parts, "")
 	}
-	return parts[0], parts[1], parts[2]
+	return ConsoleUser{Role: parts[0], Name: parts[1], Hash: parts[2]}
 }
 
 func isBcrypt(h string) bool {

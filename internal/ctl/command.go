@@ -29,10 +29,12 @@ const commandTimeout = 30 * time.Second
 
 // Env is what Main runs with.
 type Env struct {
-	Args           []string // without the program name
+	Args           []string  // without the program name
+	Stdin          io.Reader // `web hash-password` reads the password from it
 	Stdout, Stderr io.Writer
 	Environ        []string // the process environment: WORKER_* overrides, WORKERCTL_CONFIG
 	Terminal       bool     // Stdout is a terminal: `tail` redraws its progress line
+	Web            WebFunc  // serves `workerctl web` (package console's Serve); nil: no console
 }
 
 // exitCode ends a command with a status and no message of its own.
@@ -73,7 +75,8 @@ type cli struct {
 	configPath string
 	envFile    string
 	json       bool
-	ran        bool // a command's RunE began: its errors are not usage errors
+	ran        bool           // a command's RunE began: its errors are not usage errors
+	cfg        *config.Config // the configuration open loaded
 }
 
 func (m *cli) commands() *cobra.Command {
@@ -102,7 +105,7 @@ takes --json.`,
 	pf.StringVar(&m.envFile, "env-file", "", "read NAME=value variables from this file first, e.g. /etc/course-worker/worker.env")
 	pf.BoolVar(&m.json, "json", false, "print JSON for programs instead of text")
 
-	root.AddCommand(m.statsCmd(), m.enqueueCmd(), m.deadCmd(), m.taskCmd(), m.tailCmd(), m.pauseCmd(), m.resumeCmd(), m.outboxCmd())
+	root.AddCommand(m.statsCmd(), m.enqueueCmd(), m.deadCmd(), m.taskCmd(), m.tailCmd(), m.pauseCmd(), m.resumeCmd(), m.outboxCmd(), m.webCmd())
 	return root
 }
 
@@ -331,6 +334,7 @@ func (m *cli) open(ctx context.Context, needRows bool) (*Tool, func(), error) {
 	if needRows && cfg.MySQL.DSN == "" {
 		return nil, nil, errNoMySQL
 	}
+	m.cfg = cfg
 	dial := rdb.DialConfig(cfg.Redis)
 	dial.DialTimeout = 5 * time.Second
 	client := rdb.Dial(dial)

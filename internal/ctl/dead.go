@@ -2,10 +2,13 @@ package ctl
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/coursedl/worker/internal/job"
@@ -19,7 +22,11 @@ import (
 // changes only when an older entry is requeued or purged. `dead list` shows it and
 // `dead requeue` takes it.
 type DeadEntry struct {
-	Index   int    `json:"index"`
+	Index int `json:"index"`
+	// ID names the entry by its contents (a digest): unlike its Index, it
+	// never names another entry, so a page shown a while ago requeues what it
+	// showed or nothing.
+	ID      string `json:"id"`
 	TaskID  int64  `json:"taskId"` // 0 when the payload names no task
 	Payload string `json:"payload"`
 	Reason  string `json:"reason"`
@@ -52,7 +59,7 @@ func (t *Tool) deadEntries(ctx context.Context) ([]DeadEntry, error) {
 }
 
 func parseDead(index int, entry string) DeadEntry {
-	e := DeadEntry{Index: index, entry: entry}
+	e := DeadEntry{Index: index, ID: Digest(entry), entry: entry}
 	var d rdb.Dead
 	if err := json.Unmarshal([]byte(entry), &d); err != nil || d.Payload == "" {
 		e.Raw = entry
@@ -120,11 +127,18 @@ type SkippedDead struct {
 }
 
 // Selection says which dead letters to requeue: Indexes (as `dead list` shows
-// them), every entry of TaskID, or All.
+// them), IDs (DeadEntry.ID), every entry of TaskID, or All.
 type Selection struct {
 	Indexes []int
+	IDs     []string
 	TaskID  int64
 	All     bool
+}
+
+// Digest names a value by its contents: 16 hex digits of its SHA-256.
+func Digest(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:8])
 }
 
 // DeadRequeue pushes the original payload of each selected dead letter back onto
@@ -137,37 +151,9 @@ func (t *Tool) DeadRequeue(ctx context.Context, sel Selection) (*Requeued, error
 	if err != nil {
 		return nil, err
 	}
-	var chosen []DeadEntry
-	switch {
-	case sel.All:
-		chosen = entries
-	case sel.TaskID > 0:
-		for _, e := range entries {
-			if e.TaskID == sel.TaskID {
-				chosen = append(chosen, e)
-			}
-		}
-		if len(chosen) == 0 {
-			return nil, fmt.Errorf("no dead letter of task %d", sel.TaskID)
-		}
-	default:
-		if len(sel.Indexes) == 0 {
-			return nil, errors.New("name the entries to requeue: indexes from `dead list`, --task ID or --all")
-		}
-		picked := map[int]bool{}
-		for _, i := range sel.Indexes {
-			if i < 1 || i > len(entries) {
-				return nil, fmt.Errorf("no dead letter #%d: the list holds %d (see `workerctl dead list`)", i, len(entries))
-			}
-			if !picked[i] {
-				picked[i] = true
-			}
-		}
-		for _, e := range entries { // oldest first, whatever order they were named in
-			if picked[e.Index] {
-				chosen = append(chosen, e)
-			}
-		}
+	chosen, err := choose(entries, sel)
+	if err != nil {
+		return nil, err
 	}
 	r := &Requeued{Queue: t.Redis.Queue(), Requeued: []DeadEntry{}, Skipped: []SkippedDead{}}
 	for _, e := range chosen {
@@ -190,6 +176,62 @@ func (t *Tool) DeadRequeue(ctx context.Context, sel Selection) (*Requeued, error
 		r.Requeued = append(r.Requeued, e)
 	}
 	return r, nil
+}
+
+// choose returns the entries sel names, oldest first.
+func choose(entries []DeadEntry, sel Selection) ([]DeadEntry, error) {
+	var chosen []DeadEntry
+	switch {
+	case sel.All:
+		chosen = entries
+	case sel.TaskID > 0:
+		for _, e := range entries {
+			if e.TaskID == sel.TaskID {
+				chosen = append(chosen, e)
+			}
+		}
+		if len(chosen) == 0 {
+			return nil, fmt.Errorf("no dead letter of task %d", sel.TaskID)
+		}
+	case len(sel.IDs) > 0:
+		return pickIDs(entries, sel.IDs)
+	default:
+		if len(sel.Indexes) == 0 {
+			return nil, errors.New("name the entries to requeue: indexes from `dead list`, --task ID or --all")
+		}
+		picked := map[int]bool{}
+		for _, i := range sel.Indexes {
+			if i < 1 || i > len(entries) {
+				return nil, fmt.Errorf("no dead letter #%d: the list holds %d (see `workerctl dead list`)", i, len(entries))
+			}
+			if !picked[i] {
+				picked[i] = true
+			}
+		}
+		for _, e := range entries { // oldest first, whatever order they were named in
+			if picked[e.Index] {
+				chosen = append(chosen, e)
+			}
+		}
+	}
+	return chosen, nil
+}
+
+// pickIDs returns the entries named by ids, oldest first; an id that names
+// none is an error (the entry was requeued or purged meanwhile).
+func pickIDs(entries []DeadEntry, ids []string) ([]DeadEntry, error) {
+	var chosen []DeadEntry
+	for _, e := range entries {
+		if slices.Contains(ids, e.ID) {
+			chosen = append(chosen, e)
+		}
+	}
+	for _, id := range ids {
+		if !slices.ContainsFunc(chosen, func(e DeadEntry) bool { return e.ID == id }) {
+			return nil, fmt.Errorf("no dead letter %s: requeued or purged meanwhile", id)
+		}
+	}
+	return chosen, nil
 }
 
 // WriteText renders the requeue for a person.

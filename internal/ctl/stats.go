@@ -55,6 +55,7 @@ type WorkerState struct {
 	PID                 int        `json:"pid,omitempty"`
 	Concurrency         int        `json:"concurrency,omitempty"`
 	Started             string     `json:"started,omitempty"`
+	Version             string     `json:"version,omitempty"`
 }
 
 // Stats reads the depths and the workers. A worker is listed when it has a
@@ -91,7 +92,7 @@ func (t *Tool) Stats(ctx context.Context) (*Stats, error) {
 // this host's clock.
 func workerState(w rdb.Worker) WorkerState {
 	ws := WorkerState{ID: w.ID, State: WorkerNoHeartbeat, InHand: w.InHand, Host: w.Info.Host, PID: w.Info.PID,
-		Concurrency: w.Info.Concurrency, Started: w.Info.Started}
+		Concurrency: w.Info.Concurrency, Started: w.Info.Started, Version: w.Info.Version}
 	if w.Heartbeat {
 		last := w.LastBeat
 		age := w.Age.Seconds()
@@ -124,7 +125,7 @@ func (s *Stats) WriteText(w io.Writer) error {
 		return err
 	}
 	tw = table(w)
-	fmt.Fprintln(tw, "WORKER\tSTATE\tHEARTBEAT\tIN HAND\tHOST\tPID\tSTARTED")
+	fmt.Fprintln(tw, "WORKER\tSTATE\tHEARTBEAT\tIN HAND\tHOST\tPID\tSTARTED\tVERSION")
 	for _, wk := range s.Workers {
 		beat := "-"
 		if wk.HeartbeatAgeSeconds != nil {
@@ -138,7 +139,7 @@ func (s *Stats) WriteText(w io.Writer) error {
 		if wk.PID > 0 {
 			pid = strconv.Itoa(wk.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wk.ID, wk.State, beat, hand, dash(wk.Host), pid, dash(wk.Started))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wk.ID, wk.State, beat, hand, dash(wk.Host), pid, dash(wk.Started), dash(wk.Version))
 	}
 	return tw.Flush()
 }

@@ -33,18 +33,19 @@ func TestStats(t *testing.T) {
 	w.rc.ZAdd(ctx, rdb.WorkersKey,
 		redis.Z{Score: float64(now.Add(-2 * time.Second).UnixMilli()), Member: "host-a"},
 		redis.Z{Score: float64(now.Add(-95 * time.Second).UnixMilli()), Member: "host-b"})
-	w.rc.HSet(ctx, rdb.WorkerInfoPrefix+"host-a", "host", "dl-1", "pid", 4242, "concurrency", 2, "started", "2026-11-28T19:00:00Z")
+	w.rc.HSet(ctx, rdb.WorkerInfoPrefix+"host-a", "host", "dl-1", "pid", 4242, "concurrency", 2, "started", "2026-11-28T19:00:00Z",
+		"version", "v1.4.0")
 	w.rc.LPush(ctx, rdb.ProcessingKey("host-a"), "j5")
 	w.rc.LPush(ctx, rdb.ProcessingKey("host-c"), "j6", "j7")
 
 	r = w.run("stats").ok(t)
 	hasLines(t, r.stdout,
 		"queue queue:downloads 3", "delayed retries 1", "dead letters 2", "webhooks waiting 1", "webhooks dead 2",
-		"WORKER STATE HEARTBEAT IN HAND HOST PID STARTED",
-		"host-c no-heartbeat - 2 - - -")
+		"WORKER STATE HEARTBEAT IN HAND HOST PID STARTED VERSION",
+		"host-c no-heartbeat - 2 - - - -")
 	for _, re := range []string{
-		`(?m)^host-a +live +[2-9]s ago +1/2 +dl-1 +4242 +2026-11-28T19:00:00Z$`,
-		`(?m)^host-b +stale +1m3[5-9]s ago +0 +- +- +-$`,
+		`(?m)^host-a +live +[2-9]s ago +1/2 +dl-1 +4242 +2026-11-28T19:00:00Z +v1.4.0$`,
+		`(?m)^host-b +stale +1m3[5-9]s ago +0 +- +- +- +-$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(r.stdout) {
 			t.Errorf("no line matching %s in:\n%s", re, r.stdout)
@@ -58,7 +59,7 @@ func TestStats(t *testing.T) {
 		t.Fatalf("stats --json: %+v", s)
 	}
 	a, b, c := s.Workers[0], s.Workers[1], s.Workers[2]
-	if a.ID != "host-a" || a.State != ctl.WorkerLive || a.InHand != 1 || a.Host != "dl-1" || a.PID != 4242 || a.Concurrency != 2 ||
+	if a.ID != "host-a" || a.State != ctl.WorkerLive || a.InHand != 1 || a.Host != "dl-1" || a.PID != 4242 || a.Concurrency != 2 || a.Version != "v1.4.0" ||
 		a.HeartbeatAgeSeconds == nil || *a.HeartbeatAgeSeconds < 1.5 || *a.HeartbeatAgeSeconds > 20 {
 		t.Errorf("host-a: %+v", a)
 	}

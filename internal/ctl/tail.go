@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/coursedl/worker/internal/logfile"
 	"github.com/coursedl/worker/internal/progress"
 	"github.com/coursedl/worker/internal/store"
 	"github.com/coursedl/worker/internal/tasklog"
@@ -48,8 +49,8 @@ func (t *Tool) Tail(ctx context.Context, taskID int64, w io.Writer, o TailOption
 	defer func() { _ = sub.Close() }() // only read from: a failed close loses nothing
 
 	out := &tailWriter{w: w, o: o}
-	fl := &follower{path: tasklog.Path(t.LogsDir, taskID)}
-	defer fl.close()
+	fl := logfile.NewFollower(tasklog.Path(t.LogsDir, taskID))
+	defer fl.Close()
 	stage, err := t.catchUp(ctx, taskID, fl, out, o.Lines)
 	if err != nil {
 		return TailEnd{}, err
@@ -63,8 +64,8 @@ func (t *Tool) Tail(ctx context.Context, taskID int64, w io.Writer, o TailOption
 // catchUp shows the last n lines of the task's log and its latest kept event.
 // It returns the stage the task ended with when it has ended already (its
 // latest kept event, or without one its row, says so), and "" otherwise.
-func (t *Tool) catchUp(ctx context.Context, taskID int64, fl *follower, out *tailWriter, n int) (string, error) {
-	lines, err := fl.start(n)
+func (t *Tool) catchUp(ctx context.Context, taskID int64, fl *logfile.Follower, out *tailWriter, n int) (string, error) {
+	lines, err := fl.Start(n)
 	if err != nil {
 		return "", fmt.Errorf("task log: %w", err)
 	}
@@ -87,7 +88,7 @@ func (t *Tool) catchUp(ctx context.Context, taskID int64, fl *follower, out *tai
 // follow shows what is appended to the task's log, every poll, and the task's
 // progress events as they come, until an event with stage completed or failed
 // arrives or ctx ends.
-func (t *Tool) follow(ctx context.Context, taskID int64, fl *follower, out *tailWriter, events <-chan string, poll time.Duration) (TailEnd, error) {
+func (t *Tool) follow(ctx context.Context, taskID int64, fl *logfile.Follower, out *tailWriter, events <-chan string, poll time.Duration) (TailEnd, error) {
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
 	for {
@@ -96,7 +97,7 @@ func (t *Tool) follow(ctx context.Context, taskID int64, fl *follower, out *tail
 			out.finish()
 			return TailEnd{}, ctx.Err()
 		case <-ticker.C:
-			lines, err := fl.poll()
+			lines, err := fl.Poll()
 			out.logLines(lines)
 			if err != nil {
 				out.finish()
@@ -123,10 +124,10 @@ func (t *Tool) follow(ctx context.Context, taskID int64, fl *follower, out *tail
 }
 
 // drain reads the log until it has not grown for three polls (at most 3 s).
-func drain(ctx context.Context, fl *follower, out *tailWriter, poll time.Duration) {
+func drain(ctx context.Context, fl *logfile.Follower, out *tailWriter, poll time.Duration) {
 	deadline := time.Now().Add(3 * time.Second)
 	for still := 0; still < 3 && time.Now().Before(deadline); {
-		lines, err := fl.poll()
+		lines, err := fl.Poll()
 		out.logLines(lines)
 		if err != nil {
 			return

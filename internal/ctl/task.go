@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coursedl/worker/internal/job"
+	"github.com/coursedl/worker/internal/logfile"
 	"github.com/coursedl/worker/internal/progress"
 	"github.com/coursedl/worker/internal/store"
 	"github.com/coursedl/worker/internal/tasklog"
@@ -29,7 +30,25 @@ type TaskReport struct {
 	InHandOf []string `json:"inHandOf"`
 	// RetryAt is when a retry of the task waiting in dl:delayed is due.
 	RetryAt *time.Time `json:"retryAt"`
-	Log     LogTail    `json:"log"`
+	// Queued is the place in the queue of a job of the task waiting there
+	// (1: taken next); 0 when none waits.
+	Queued int `json:"queued"`
+	// Dead holds the dead letters of the task.
+	Dead []DeadEntry `json:"dead"`
+	// Webhooks holds the task's webhook events still in the outbox (waiting,
+	// given up, or staged); a delivered event is gone.
+	Webhooks []WebhookState `json:"webhooks"`
+	Log      LogTail        `json:"log"`
+}
+
+// WebhookState is a webhook event of the task and where it is in the outbox.
+type WebhookState struct {
+	ID        string     `json:"id"` // its webhook-id
+	Type      string     `json:"type"`
+	State     string     `json:"state"` // waiting, given up or staged
+	Due       *time.Time `json:"due"`   // the next attempt, while waiting
+	Attempts  int        `json:"attempts"`
+	LastError string     `json:"lastError"`
 }
 
 // RowView is the download_tasks row.
@@ -82,7 +101,7 @@ func (t *Tool) Task(ctx context.Context, taskID int64, n int) (*TaskReport, erro
 		if err != nil {
 			return nil, fmt.Errorf("task log: %w", err)
 		}
-		lines, _, err := lastLines(f, st.Size(), n)
+		lines, _, err := logfile.Last(f, st.Size(), n)
 		if err != nil {
 			return nil, fmt.Errorf("task log: %w", err)
 		}
@@ -120,9 +139,31 @@ func (t *Tool) redisState(ctx context.Context, r *TaskReport) error {
 	if err != nil {
 		return err
 	}
-	r.InHandOf = w.InHandOf
+	r.InHandOf, r.Queued = w.InHandOf, w.Queued
 	if !w.RetryAt.IsZero() {
 		r.RetryAt = &w.RetryAt
+	}
+	dead, err := t.deadEntries(ctx)
+	if err != nil {
+		return err
+	}
+	r.Dead = []DeadEntry{}
+	for _, e := range dead {
+		if e.TaskID == r.TaskID {
+			r.Dead = append(r.Dead, e)
+		}
+	}
+	events, err := t.Redis.TaskEvents(ctx, r.TaskID)
+	if err != nil {
+		return err
+	}
+	r.Webhooks = []WebhookState{}
+	for _, e := range events {
+		ws := WebhookState{ID: e.ID, Type: e.Type, State: e.State, Attempts: e.Attempts, LastError: e.LastError}
+		if !e.Due.IsZero() {
+			ws.Due = &e.Due
+		}
+		r.Webhooks = append(r.Webhooks, ws)
 	}
 	return nil
 }
@@ -182,6 +223,15 @@ func (r *TaskReport) WriteText(w io.Writer) error {
 	if r.RetryAt != nil {
 		fmt.Fprintf(tw, "  retry due\t%s\n", r.RetryAt.Format(time.RFC3339))
 	}
+	if r.Queued > 0 {
+		fmt.Fprintf(tw, "  queued\t#%d in line (1 is taken next)\n", r.Queued)
+	}
+	for _, e := range r.Dead {
+		fmt.Fprintf(tw, "  dead letter\t#%d at %s: %s\n", e.Index, dash(e.At), oneLine(e.Reason, 150))
+	}
+	for _, e := range r.Webhooks {
+		fmt.Fprintf(tw, "  webhook\t%s\n", webhookLine(e))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -201,4 +251,19 @@ func deref(s *string) string {
 		return "-"
 	}
 	return dash(*s)
+}
+
+// webhookLine says where a webhook event is, on one line.
+func webhookLine(e WebhookState) string {
+	s := fmt.Sprintf("%s %s: %s", dash(e.Type), e.ID, e.State)
+	if e.Due != nil {
+		s += ", next attempt " + e.Due.UTC().Format(time.RFC3339)
+	}
+	if e.Attempts > 0 {
+		s += fmt.Sprintf(", %d attempts", e.Attempts)
+	}
+	if e.LastError != "" {
+		s += ", last error: " + oneLine(e.LastError, 100)
+	}
+	return s
 }

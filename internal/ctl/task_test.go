@@ -108,3 +108,36 @@ func TestTask(t *testing.T) {
 		t.Fatalf("unknown task: exit %d %q", r.code, r.stderr)
 	}
 }
+
+// `task` says where the task's jobs and webhook events are: in the queue, among
+// the dead letters, in the outbox.
+func TestTaskWhereItsJobIs(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	id := w.task(nil, "buyer@example.com", "https://www.udemy.com/course/x/", true)
+	w.rc.LPush(ctx, "queue:downloads", jobOf(id), jobOf(id+1)) // the task's job is taken next
+	door := w.door("host-a")
+	if err := door.DeadLetter(ctx, jobOf(id), "taskId: no download_tasks row", time.Date(2026, 11, 28, 20, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if err := door.StageEvent(ctx, "msg_x", id, "task.failed", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := door.ReleaseEvent(ctx, "msg_x", id); err != nil {
+		t.Fatal(err)
+	}
+	if err := door.BuryEvent(ctx, "msg_x", 9, "HTTP 410"); err != nil {
+		t.Fatal(err)
+	}
+	r := w.run("task", fmt.Sprint(id)).ok(t)
+	hasLines(t, r.stdout,
+		"queued #1 in line (1 is taken next)",
+		"dead letter #1 at 2026-11-28T20:00:00Z: taskId: no download_tasks row",
+		"webhook task.failed msg_x: given up, 9 attempts, last error: HTTP 410")
+	var rep ctl.TaskReport
+	w.run("task", fmt.Sprint(id), "--json").ok(t).decode(t, &rep)
+	if rep.Queued != 1 || len(rep.Dead) != 1 || rep.Dead[0].Payload != jobOf(id) ||
+		len(rep.Webhooks) != 1 || rep.Webhooks[0].State != rdb.EventGivenUp || rep.Webhooks[0].Due != nil {
+		t.Fatalf("task --json: %+v", rep)
+	}
+}

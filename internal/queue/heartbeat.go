@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -44,6 +45,8 @@ type HeartbeatParams struct {
 	// kernel's boot id (BootID) when empty.
 	Host   string
 	BootID string
+	// Version names this build in the info; BuildVersion when empty.
+	Version string
 }
 
 // Heartbeat tells the other workers that this one is alive. It runs on its own
@@ -84,6 +87,9 @@ func NewHeartbeat(p HeartbeatParams) *Heartbeat {
 	if p.BootID == "" {
 		p.BootID = BootID()
 	}
+	if p.Version == "" {
+		p.Version = BuildVersion()
+	}
 	h := &Heartbeat{HeartbeatParams: p, token: rand.Text(), pid: os.Getpid(),
 		started: p.Now().UTC().Format(time.RFC3339), base: time.Now()}
 	h.answered.Store(-1)
@@ -99,6 +105,32 @@ func BootID() string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// BuildVersion names the running build: the main module's version when it was
+// built from a tagged module, else its VCS revision (12 characters, "+dirty"
+// when the tree had changes), else "devel".
+func BuildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	return rev[:min(len(rev), 12)] + dirty
 }
 
 // Token is this process's own token, written in its heartbeat's info.
@@ -208,7 +240,7 @@ func (h *Heartbeat) check(prev string) {
 
 // beat writes one heartbeat, and notes when it was sent if Redis took it.
 func (h *Heartbeat) beat(ctx context.Context) (prev string, err error) {
-	info := rdb.WorkerInfo{Host: h.Host, PID: h.pid, Concurrency: h.Concurrency, BootID: h.BootID, Token: h.token, Started: h.started}
+	info := rdb.WorkerInfo{Host: h.Host, PID: h.pid, Concurrency: h.Concurrency, BootID: h.BootID, Token: h.token, Started: h.started, Version: h.Version}
 	sent := time.Now()
 	prev, err = h.Redis.Beat(ctx, info, 2*h.Lease)
 	if err == nil {

@@ -109,7 +109,7 @@ func (l *Locks) Acquire(ctx context.Context, taskID int64) (*Lock, error) {
 	}
 	lk := &Lock{
 		taskID: taskID,
-		token:  l.Redis.LockToken(rand.Text()),
+		token:  l.Redis.LockToken(rdb.LockSuffix(rand.Text(), time.Now())),
 		ttl:    l.TTL,
 		redis:  l.Redis,
 		alive:  l.Alive,

@@ -71,3 +71,21 @@ func (r *Client) Delayed(ctx context.Context) ([]DelayedJob, error) {
 	}
 	return out, nil
 }
+
+// runNowScript moves delayed job ARGV[1] to the head of the queue (RPUSH:
+// BLMOVE takes from the right) if it is still in the delayed set.
+var runNowScript = redis.NewScript(`
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0`)
+
+// RunNow moves a delayed job to the head of the queue at once, in one step:
+// an operator's "run it now" instead of waiting out its backoff. It reports
+// false when the job was no longer delayed (promoted, or moved by someone
+// else), and moves nothing then.
+func (r *Client) RunNow(ctx context.Context, payload string) (bool, error) {
+	n, err := runNowScript.Run(ctx, r.c, []string{DelayedKey, r.queue}, payload).Int()
+	return n == 1, wrap("run delayed job now", err)
+}

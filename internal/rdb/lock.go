@@ -1,7 +1,11 @@
 package rdb
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,7 +47,8 @@ return n`)
 )
 
 // LockToken is the value a lock of this worker holds: "<worker id>/<suffix>",
-// so that the locks of a dead worker can be freed with its jobs.
+// so that the locks of a dead worker can be freed with its jobs. The suffix is
+// LockSuffix's, so that the console can say since when a task runs.
 func (r *Client) LockToken(suffix string) string { return r.worker + "/" + suffix }
 
 // AcquireLock sets the lock of taskID to token for ttl when it is free, or when
@@ -111,4 +116,76 @@ func (r *Client) FreeLocks(ctx context.Context, owner string) (int, error) {
 		return total, wrap("free locks of "+owner, err)
 	}
 	return total, wrap("free locks of "+owner, flush())
+}
+
+// TaskLock is a task lock as the console shows it: the task runs on Worker
+// since Since.
+type TaskLock struct {
+	TaskID int64
+	Worker string    // the owner's worker id
+	Since  time.Time // when the lock was taken, by the owner's clock; zero when the token does not say
+	TTL    time.Duration
+}
+
+// lockSince separates the time a lock was taken from its token's suffix:
+// LockSuffix writes "<random>@<Unix ms>".
+const lockSince = "@"
+
+// LockSuffix is the suffix of a lock token taken at t: random, then the time
+// (the owner's clock, for people: no decision reads it).
+func LockSuffix(random string, t time.Time) string {
+	return random + lockSince + strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// Locks lists the task locks held now: the tasks running, by task id.
+func (r *Client) Locks(ctx context.Context) ([]TaskLock, error) {
+	var keys []string
+	iter := r.c.Scan(ctx, 0, LockPrefix+"*", 200).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return nil, wrap("scan task locks", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	p := r.c.Pipeline()
+	vals := make([]*redis.StringCmd, len(keys))
+	ttls := make([]*redis.DurationCmd, len(keys))
+	for i, k := range keys {
+		vals[i] = p.Get(ctx, k)
+		ttls[i] = p.PTTL(ctx, k)
+	}
+	if _, err := p.Exec(ctx); err != nil && !IsNil(err) {
+		return nil, wrap("read task locks", err)
+	}
+	out := make([]TaskLock, 0, len(keys))
+	for i, k := range keys {
+		id, err := strconv.ParseInt(strings.TrimPrefix(k, LockPrefix), 10, 64)
+		if err != nil || vals[i].Err() != nil { // not a task's, or released meanwhile
+			continue
+		}
+		l := TaskLock{TaskID: id, TTL: max(ttls[i].Val(), 0)}
+		l.Worker, l.Since = parseToken(vals[i].Val())
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b TaskLock) int { return cmp.Compare(a.TaskID, b.TaskID) })
+	return out, nil
+}
+
+// parseToken reads the owner and the time taken of a lock token,
+// "<worker id>/<random>@<Unix ms>".
+func parseToken(token string) (worker string, since time.Time) {
+	i := strings.LastIndex(token, "/")
+	if i < 0 {
+		return "", time.Time{}
+	}
+	worker, suffix := token[:i], token[i+1:]
+	if j := strings.LastIndex(suffix, lockSince); j >= 0 {
+		if ms, err := strconv.ParseInt(suffix[j+1:], 10, 64); err == nil {
+			since = time.UnixMilli(ms).UTC()
+		}
+	}
+	return worker, since
 }

@@ -39,3 +39,28 @@ func TestFreeLocksOfDeadOwner(t *testing.T) {
 		t.Fatalf("lock of w10 now %q", v)
 	}
 }
+
+// Locks lists the tasks running: each lock's owner and, from a token made with
+// LockSuffix, since when it is held.
+func TestLocksListsRunningTasks(t *testing.T) {
+	ctx := context.Background()
+	rc := testutil.Redis(t)
+	w := rdb.New(rc, rdb.Options{Queue: "q", Worker: "host/a"})
+	since := time.Date(2026, 11, 28, 20, 0, 0, 0, time.UTC)
+	if ok, err := w.AcquireLock(ctx, 7, w.LockToken(rdb.LockSuffix("r1", since)), time.Minute); err != nil || !ok {
+		t.Fatalf("lock 7: %v %v", ok, err)
+	}
+	if ok, err := w.AcquireLock(ctx, 3, w.LockToken("old"), time.Minute); err != nil || !ok {
+		t.Fatalf("lock 3: %v %v", ok, err)
+	}
+	locks, err := rdb.New(rc, rdb.Options{Queue: "q"}).Locks(ctx)
+	if err != nil || len(locks) != 2 {
+		t.Fatalf("Locks = %+v, %v", locks, err)
+	}
+	if l := locks[0]; l.TaskID != 3 || l.Worker != "host/a" || !l.Since.IsZero() || l.TTL <= 0 {
+		t.Errorf("lock of task 3 (token without a time): %+v", l)
+	}
+	if l := locks[1]; l.TaskID != 7 || l.Worker != "host/a" || !l.Since.Equal(since) {
+		t.Errorf("lock of task 7: %+v", l)
+	}
+}

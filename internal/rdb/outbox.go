@@ -270,3 +270,62 @@ func (r *Client) GivenUp(ctx context.Context) ([]OutboxEvent, error) {
 	}
 	return out, nil
 }
+
+// Where a webhook event is in the outbox (EventState.State).
+const (
+	EventWaiting = "waiting"  // in the schedule: due, or retrying later
+	EventGivenUp = "given up" // on the dead list, for an operator to redeliver
+	EventStaged  = "staged"   // written before its task's row, not released yet
+)
+
+// EventState is a webhook event and where it is. A delivered event is gone
+// from Redis: only the lifecycle lines (WEBHOOK_SENT) remember it.
+type EventState struct {
+	OutboxEvent
+	State string
+	Due   time.Time // next attempt, by Redis's clock; zero unless waiting
+}
+
+// TaskEvents returns the webhook events of taskID that the outbox holds:
+// waiting, given up, or staged.
+func (r *Client) TaskEvents(ctx context.Context, taskID int64) ([]EventState, error) {
+	p := r.c.Pipeline()
+	waiting := p.ZRangeWithScores(ctx, OutboxKey, 0, -1)
+	dead := p.LRange(ctx, OutboxDeadKey, 0, -1)
+	staged := p.HGet(ctx, OutboxStagedKey, itoa(taskID))
+	if _, err := p.Exec(ctx); err != nil && !IsNil(err) {
+		return nil, wrap("read the outbox", err)
+	}
+	var states []EventState
+	for _, z := range waiting.Val() {
+		id, _ := z.Member.(string)
+		states = append(states, EventState{OutboxEvent: OutboxEvent{ID: id}, State: EventWaiting, Due: time.UnixMilli(int64(z.Score)).UTC()})
+	}
+	for _, id := range dead.Val() {
+		states = append(states, EventState{OutboxEvent: OutboxEvent{ID: id}, State: EventGivenUp})
+	}
+	if id := staged.Val(); id != "" {
+		states = append(states, EventState{OutboxEvent: OutboxEvent{ID: id}, State: EventStaged})
+	}
+	if len(states) == 0 {
+		return nil, nil
+	}
+	p = r.c.Pipeline()
+	hashes := make([]*redis.MapStringStringCmd, len(states))
+	for i, s := range states {
+		hashes[i] = p.HGetAll(ctx, OutboxEventKey(s.ID))
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, wrap("read the outbox", err)
+	}
+	var out []EventState
+	for i, s := range states {
+		h := hashes[i].Val()
+		if h["taskId"] != itoa(taskID) {
+			continue
+		}
+		s.OutboxEvent = outboxEvent(s.ID, h["body"], h["taskId"], h["type"], h["attempts"], h["lastError"])
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -96,14 +96,27 @@ func (r *Client) Workers(ctx context.Context) ([]Worker, error) {
 
 // Whereabouts is where the jobs of one task are in Redis.
 type Whereabouts struct {
+	// Queued is the place in the queue of a job of the task waiting there, 1
+	// for the job taken next; 0 when none waits.
+	Queued   int
 	InHandOf []string  // workers whose processing list holds a job of the task
 	RetryAt  time.Time // when a retry waiting in the delayed set is due; zero if none
 }
 
-// Whereabouts finds the jobs of a task in the processing lists and the delayed
-// set; taskOf reads the task id of a payload (package job's).
+// Whereabouts finds the jobs of a task in the queue, the processing lists and
+// the delayed set; taskOf reads the task id of a payload (package job's).
 func (r *Client) Whereabouts(ctx context.Context, taskID int64, taskOf func(payload string) int64) (Whereabouts, error) {
 	w := Whereabouts{InHandOf: []string{}}
+	queued, err := r.c.LRange(ctx, r.queue, 0, -1).Result()
+	if err != nil {
+		return w, wrap("read "+r.queue, err)
+	}
+	for i := len(queued) - 1; i >= 0; i-- { // workers take from the right end
+		if taskOf(queued[i]) == taskID {
+			w.Queued = len(queued) - i
+			break
+		}
+	}
 	ids, err := r.workersWithLists(ctx)
 	if err != nil {
 		return w, err
@@ -129,4 +142,10 @@ func (r *Client) Whereabouts(ctx context.Context, taskID int64, taskOf func(payl
 		}
 	}
 	return w, nil
+}
+
+// Now is Redis's clock: the due times and heartbeats it keeps are on it.
+func (r *Client) Now(ctx context.Context) (time.Time, error) {
+	t, err := r.c.Time(ctx).Result()
+	return t, wrap("read the time of Redis", err)
 }

@@ -21,6 +21,7 @@ type WorkerInfo struct {
 	// that finds another token in the info was not the last to beat.
 	Token   string
 	Started string // RFC 3339, when the process started (its own clock, for people)
+	Version string // the worker's build (module version or VCS revision); empty from an older worker
 }
 
 // beatScript writes a heartbeat on Redis's clock: the worker's score in the
@@ -29,12 +30,12 @@ type WorkerInfo struct {
 //
 // KEYS[1] workers zset, KEYS[2] the worker's info hash; ARGV[1] worker id,
 // ARGV[2] ttl (ms), ARGV[3] token, ARGV[4] host, ARGV[5] pid, ARGV[6] boot id,
-// ARGV[7] concurrency, ARGV[8] started.
+// ARGV[7] concurrency, ARGV[8] started, ARGV[9] version.
 var beatScript = redis.NewScript(luaNow + `
 local old = redis.call('HGET', KEYS[2], 'token')
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('HSET', KEYS[2], 'host', ARGV[4], 'pid', ARGV[5], 'boot', ARGV[6], 'token', ARGV[3],
-  'concurrency', ARGV[7], 'beat', now)
+  'concurrency', ARGV[7], 'beat', now, 'version', ARGV[9])
 if old ~= ARGV[3] then redis.call('HSET', KEYS[2], 'started', ARGV[8]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return old or ''`)
@@ -45,7 +46,7 @@ return old or ''`)
 // under this worker id since this one last did (or the info had expired).
 func (r *Client) Beat(ctx context.Context, info WorkerInfo, ttl time.Duration) (prev string, err error) {
 	prev, err = beatScript.Run(ctx, r.c, []string{WorkersKey, WorkerInfoPrefix + r.worker},
-		r.worker, millis(ttl), info.Token, info.Host, info.PID, info.BootID, info.Concurrency, info.Started).Text()
+		r.worker, millis(ttl), info.Token, info.Host, info.PID, info.BootID, info.Concurrency, info.Started, info.Version).Text()
 	return prev, wrap("heartbeat", err)
 }
 
@@ -81,7 +82,8 @@ func (r *Client) LastBeat(ctx context.Context, id string) (age time.Duration, in
 func workerInfo(h map[string]string) WorkerInfo {
 	pid, _ := strconv.Atoi(h["pid"])
 	conc, _ := strconv.Atoi(h["concurrency"])
-	return WorkerInfo{Host: h["host"], PID: pid, Concurrency: conc, Started: h["started"], BootID: h["boot"], Token: h["token"]}
+	return WorkerInfo{Host: h["host"], PID: pid, Concurrency: conc, Started: h["started"], BootID: h["boot"], Token: h["token"],
+		Version: h["version"]}
 }
 
 // Leave removes this worker from the live ones after a clean stop, when its

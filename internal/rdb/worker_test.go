@@ -18,7 +18,8 @@ func TestBeatOnRedisClock(t *testing.T) {
 	ctx := context.Background()
 	rc := testutil.Redis(t)
 	r := rdb.New(rc, rdb.Options{Queue: "q", Worker: "w1"})
-	info := rdb.WorkerInfo{Host: "h1", PID: 42, Concurrency: 3, BootID: "boot-1", Token: "tok-a", Started: "2026-01-02T03:04:05Z"}
+	info := rdb.WorkerInfo{Host: "h1", PID: 42, Concurrency: 3, BootID: "boot-1", Token: "tok-a", Started: "2026-01-02T03:04:05Z",
+		Version: "v1.4.0"}
 	before := redisNow(t, rc)
 	prev, err := r.Beat(ctx, info, time.Minute)
 	if err != nil || prev != "" {

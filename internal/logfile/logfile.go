@@ -1,4 +1,8 @@
-package ctl
+// Package logfile reads the end of a log file, and what is appended to it,
+// through rotations (the file renamed and made anew, as lumberjack does) and
+// truncations. workerctl (task, tail) and the console's task page read the task
+// logs and the lifecycle files with it; it never writes.
+package logfile
 
 import (
 	"bytes"
@@ -8,11 +12,11 @@ import (
 	"strings"
 )
 
-// lastLines returns the last n complete lines of f, whose size is size, oldest
+// Last returns the last n complete lines of f, whose size is size, oldest
 // first, and the offset just past the last line break: where following the file
 // goes on. A last line without its break yet is left for the follower. It reads
 // from the end in blocks, so a large log costs only what is shown.
-func lastLines(f *os.File, size int64, n int) ([]string, int64, error) {
+func Last(f *os.File, size int64, n int) ([]string, int64, error) {
 	const block = 64 << 10
 	var buf []byte // the tail of the file read so far
 	pos := size
@@ -52,18 +56,22 @@ func lastLines(f *os.File, size int64, n int) ([]string, int64, error) {
 	return lines, next, nil
 }
 
-// follower reads what is appended to a log file, line by line, and follows it
+// Follower reads what is appended to a log file, line by line, and follows it
 // when it is rotated (renamed and made anew, as lumberjack does) or truncated.
-type follower struct {
+// One goroutine uses it at a time.
+type Follower struct {
 	path    string
 	f       *os.File
 	off     int64
 	partial []byte // a line whose break has not been written yet
 }
 
-// start opens the file, if it exists, and returns its last n lines; following
-// goes on from there. A file that does not exist yet is picked up by poll.
-func (fl *follower) start(n int) ([]string, error) {
+// NewFollower returns a follower of the file at path, which need not exist yet.
+func NewFollower(path string) *Follower { return &Follower{path: path} }
+
+// Start opens the file, if it exists, and returns its last n lines; following
+// goes on from there. A file that does not exist yet is picked up by Poll.
+func (fl *Follower) Start(n int) ([]string, error) {
 	f, err := os.Open(fl.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -76,7 +84,7 @@ func (fl *follower) start(n int) ([]string, error) {
 		_ = f.Close() // only read from
 		return nil, err
 	}
-	lines, next, err := lastLines(f, st.Size(), n)
+	lines, next, err := Last(f, st.Size(), n)
 	if err != nil {
 		_ = f.Close() // only read from
 		return nil, err
@@ -85,8 +93,8 @@ func (fl *follower) start(n int) ([]string, error) {
 	return lines, nil
 }
 
-// poll returns the complete lines appended since the last call.
-func (fl *follower) poll() ([]string, error) {
+// Poll returns the complete lines appended since the last call.
+func (fl *Follower) Poll() ([]string, error) {
 	if fl.f == nil {
 		f, err := os.Open(fl.path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -117,7 +125,7 @@ func (fl *follower) poll() ([]string, error) {
 		}
 		_ = fl.f.Close() // only read from: a failed close loses nothing
 		fl.f = nil
-		more, err := fl.poll()
+		more, err := fl.Poll()
 		return append(lines, more...), err
 	}
 	if open.Size() < fl.off { // truncated in place
@@ -128,7 +136,7 @@ func (fl *follower) poll() ([]string, error) {
 }
 
 // read reads from off to the end of the open file.
-func (fl *follower) read() ([]string, error) {
+func (fl *Follower) read() ([]string, error) {
 	var lines []string
 	buf := make([]byte, 64<<10)
 	for {
@@ -153,9 +161,9 @@ func (fl *follower) read() ([]string, error) {
 	}
 }
 
-// close releases the file. It was only read from, so a failed close loses
+// Close releases the file. It was only read from, so a failed close loses
 // nothing and is not reported.
-func (fl *follower) close() {
+func (fl *Follower) Close() {
 	if fl.f != nil {
 		_ = fl.f.Close()
 		fl.f = nil

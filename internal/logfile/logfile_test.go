@@ -1,4 +1,4 @@
-package ctl
+package logfile
 
 import (
 	"fmt"
@@ -37,7 +37,7 @@ func TestLastLines(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { _ = f.Close() }() // only read from
-			got, next, err := lastLines(f, int64(len(c.content)), c.n)
+			got, next, err := Last(f, int64(len(c.content)), c.n)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,11 +77,11 @@ func appendTo(t *testing.T, path, s string) {
 func TestFollowerThroughRotationAndTruncation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "task-1.log")
-	fl := &follower{path: path}
-	defer fl.close()
+	fl := NewFollower(path)
+	defer fl.Close()
 	poll := func(want ...string) {
 		t.Helper()
-		got, err := fl.poll()
+		got, err := fl.Poll()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestFollowerThroughRotationAndTruncation(t *testing.T) {
 	}
 
 	// The file does not exist yet.
-	if lines, err := fl.start(10); err != nil || lines != nil {
+	if lines, err := fl.Start(10); err != nil || lines != nil {
 		t.Fatalf("start on no file: %q %v", lines, err)
 	}
 	poll()
@@ -127,14 +127,14 @@ func TestFollowerThroughRotationAndTruncation(t *testing.T) {
 func TestFollowerStartsAfterTheLastLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "task-1.log")
 	appendTo(t, path, "a\nb\nc\nhalf")
-	fl := &follower{path: path}
-	defer fl.close()
-	lines, err := fl.start(2)
+	fl := NewFollower(path)
+	defer fl.Close()
+	lines, err := fl.Start(2)
 	if err != nil || fmt.Sprint(lines) != "[b c]" {
 		t.Fatalf("start: %q %v", lines, err)
 	}
 	appendTo(t, path, " done\n")
-	got, err := fl.poll()
+	got, err := fl.Poll()
 	if err != nil || fmt.Sprint(got) != "[half done]" {
 		t.Fatalf("poll: %q %v", got, err)
 	}

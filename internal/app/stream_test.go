@@ -179,7 +179,9 @@ func checkSteady(t *testing.T, evs []progress.Event) {
 
 // Announcements out of order, of a path outside the task folder, of a
 // partial file and of a symlink: the three last refused with a line each; the
-// task completes with the good files and nothing else.
+// task completes with the good files and nothing else. (Which of the two
+// lessons reaches the destination first is up to the two rclone runs in
+// flight, so the test does not ask.)
 func TestBadAnnouncementsRefused(t *testing.T) {
 	e := newEnv(t)
 	outside := filepath.Join(t.TempDir(), "secret.txt")
@@ -206,9 +208,6 @@ func TestBadAnnouncementsRefused(t *testing.T) {
 		if !strings.Contains(tl, want) {
 			t.Errorf("task log lacks %q:\n%s", want, tl)
 		}
-	}
-	if i, j := strings.Index(tl, `uploaded "Fake Course/lesson-2.txt"`), strings.Index(tl, `uploaded "Fake Course/lesson-1.txt"`); i > j {
-		t.Errorf("lesson 1 went before lesson 2, announced first")
 	}
 	if b, err := os.ReadFile(outside); err != nil || string(b) != "not the buyer's" {
 		t.Errorf("the file outside was touched: %q, %v", b, err)

@@ -20,8 +20,9 @@ MYSQL_PORT=${COURSEDL_MYSQL_PORT:-13306}
 # yt-dlp (the real tools the upload and download tests drive), and the tools that
 # check the deployment files in deploy/: systemd-analyze (package systemd; only
 # the program is used, nothing is started) and docker-compose (it validates the
-# compose file without a Docker engine).
-PACKAGES=(redis-server redis-tools mariadb-server mariadb-client rclone yt-dlp systemd docker-compose)
+# compose file without a Docker engine), and promtool (package prometheus) that
+# checks and unit-tests the alert rules in deploy/prometheus.
+PACKAGES=(redis-server redis-tools mariadb-server mariadb-client rclone yt-dlp systemd docker-compose prometheus)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 

@@ -226,11 +226,18 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 // when metrics.listen is set.
 func (a *App) observe(ctx context.Context) error {
 	a.metrics = metrics.New()
-	if err := a.metrics.Register(&metrics.Depths{Redis: a.redis}); err != nil {
+	if err := a.metrics.Register(&metrics.Depths{Redis: a.redis, Lease: queue.DefaultLease}); err != nil {
 		return err
 	}
 	if err := a.metrics.GaugeFunc("staging_free_bytes", "Bytes free on the staging disk (download.staging_dir) at the last look.",
 		func() float64 { return float64(a.intake.Free()) }); err != nil {
+		return err
+	}
+	// The floor as a gauge, so that an alert compares the two without a number
+	// of its own that could drift from the configuration.
+	minFree := float64(a.cfg.Download.MinFreeMB) * staging.MiB
+	if err := a.metrics.GaugeFunc("staging_min_free_bytes", "download.min_free_mb in bytes: with less free on the staging disk no task starts.",
+		func() float64 { return minFree }); err != nil {
 		return err
 	}
 	if err := a.metrics.GaugeFunc("intake_paused", "1 while this worker's intake is paused (workerctl pause, or the breaker), else 0.",
@@ -252,6 +259,15 @@ func (a *App) observe(ctx context.Context) error {
 		},
 	})
 	return err // it names metrics.listen
+}
+
+// MetricsAddr is the address /metrics, /healthz and /readyz listen on ("" when
+// metrics.listen is empty): the port chosen when metrics.listen gave port 0.
+func (a *App) MetricsAddr() string {
+	if a.server == nil {
+		return ""
+	}
+	return a.server.Addr()
 }
 
 func boolFloat(b bool) float64 {

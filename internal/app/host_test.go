@@ -129,6 +129,13 @@ func TestBreakerPausesIntakeAndTheTasksWait(t *testing.T) {
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool { code, body := e.readyz(); return code == 503 && strings.Contains(body, "intake paused") },
 		"/readyz does not say intake is paused")
+	pausedGauge := func() float64 {
+		_, body := testutil.Get(t, "http://"+e.app.MetricsAddr()+"/metrics")
+		return metric(body, "coursedl_intake_paused")
+	}
+	if v := pausedGauge(); v != 1 {
+		t.Errorf("coursedl_intake_paused = %v while paused, want 1", v)
+	}
 	third, payload := e.task(true, "/c/x.mp4")
 	e.push(payload)
 	testutil.Consistently(t, 1500*time.Millisecond, func() bool { return e.row(third).Status == "pending" }, "a job was taken while intake was paused")
@@ -154,6 +161,9 @@ func TestBreakerPausesIntakeAndTheTasksWait(t *testing.T) {
 	}
 	if !strings.Contains(e.lifecycle(), "[INTAKE_RESUMED]") {
 		t.Errorf("no INTAKE_RESUMED line:\n%s", e.lifecycle())
+	}
+	if v := pausedGauge(); v != 0 {
+		t.Errorf("coursedl_intake_paused = %v after resume, want 0", v)
 	}
 }
 

@@ -45,10 +45,17 @@ func TestMetricsDuringATask(t *testing.T) {
 	if v := metric(body, "coursedl_tasks_started_total"); v != 1 {
 		t.Errorf("tasks_started_total = %v", v)
 	}
-	for _, name := range []string{"coursedl_queue_depth", "coursedl_dead_letter_depth", "coursedl_delayed_depth", "coursedl_outbox_depth", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, name := range []string{"coursedl_queue_depth", "coursedl_dead_letter_depth", "coursedl_delayed_depth", "coursedl_outbox_depth",
+		"coursedl_queue_oldest_age_seconds", "coursedl_staging_free_bytes", "coursedl_intake_paused", "go_goroutines", "process_resident_memory_bytes"} {
 		if metric(body, name) < 0 {
 			t.Errorf("no %s in /metrics", name)
 		}
+	}
+	if v := metric(body, "coursedl_staging_min_free_bytes"); v != float64(e.config().Download.MinFreeMB)*(1<<20) {
+		t.Errorf("coursedl_staging_min_free_bytes = %v, want download.min_free_mb in bytes", v)
+	}
+	if v := metric(body, "coursedl_workers_alive"); v != 1 {
+		t.Errorf("coursedl_workers_alive = %v, want this worker", v)
 	}
 
 	e.waitStatus(id, "completed", 30*time.Second)

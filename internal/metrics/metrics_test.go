@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -150,7 +151,7 @@ func TestDepthsReadRedisAtScrapeTime(t *testing.T) {
 	rc := testutil.Redis(t)
 	ctx := context.Background()
 	m := metrics.New()
-	depths := &metrics.Depths{Redis: rdb.New(rc, rdb.Options{Queue: "queue:downloads"})}
+	depths := &metrics.Depths{Redis: rdb.New(rc, rdb.Options{Queue: "queue:downloads"}), Lease: 30 * time.Second}
 	if err := m.Register(depths); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestDepthsReadRedisAtScrapeTime(t *testing.T) {
 
 	got := scrape(t, h)
 	for _, name := range []string{"coursedl_queue_depth", "coursedl_dead_letter_depth", "coursedl_delayed_depth",
-		"coursedl_outbox_depth", "coursedl_outbox_dead_depth"} {
+		"coursedl_outbox_depth", "coursedl_outbox_dead_depth", "coursedl_queue_oldest_age_seconds", "coursedl_workers_alive"} {
 		if v, ok := got[name]; !ok || v != 0 {
 			t.Errorf("%s on an empty Redis: %v (present %v)", name, v, ok)
 		}
@@ -172,15 +173,36 @@ func TestDepthsReadRedisAtScrapeTime(t *testing.T) {
 	rc.ZAdd(ctx, rdb.DelayedKey, redis.Z{Score: 1, Member: "j1"})
 	rc.ZAdd(ctx, rdb.OutboxKey, redis.Z{Score: 1, Member: "e1"}, redis.Z{Score: 2, Member: "e2"}, redis.Z{Score: 3, Member: "e3"}, redis.Z{Score: 4, Member: "e4"})
 	rc.LPush(ctx, rdb.OutboxDeadKey, "e5")
+	now, err := rc.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.ZAdd(ctx, rdb.WorkersKey, redis.Z{Score: float64(now.UnixMilli()), Member: "w1"},
+		redis.Z{Score: float64(now.Add(-time.Minute).UnixMilli()), Member: "gone"})
 	got = scrape(t, h)
 	want := map[string]float64{
 		"coursedl_queue_depth": 3, "coursedl_dead_letter_depth": 2, "coursedl_delayed_depth": 1,
-		"coursedl_outbox_depth": 4, "coursedl_outbox_dead_depth": 1,
+		"coursedl_outbox_depth": 4, "coursedl_outbox_dead_depth": 1, "coursedl_workers_alive": 1,
 	}
 	for name, v := range want {
 		if got[name] != v {
 			t.Errorf("%s = %v, want %v", name, got[name], v)
 		}
+	}
+	if age := got["coursedl_queue_oldest_age_seconds"]; age < 0 || age > 5 {
+		t.Errorf("coursedl_queue_oldest_age_seconds = %v at the first scrape that saw the jobs, want about 0", age)
+	}
+
+	// The scrape marked the newest job, c; as if it had run 10 minutes ago:
+	rc.LSet(ctx, rdb.QueueMarksKey, 0, fmt.Sprintf("%d c", now.Add(-10*time.Minute).UnixMilli()))
+	if age := scrape(t, h)["coursedl_queue_oldest_age_seconds"]; age < 600 || age > 605 {
+		t.Errorf("coursedl_queue_oldest_age_seconds = %v, want about 600", age)
+	}
+	for range 3 {
+		rc.RPop(ctx, "queue:downloads")
+	}
+	if age := scrape(t, h)["coursedl_queue_oldest_age_seconds"]; age != 0 {
+		t.Errorf("coursedl_queue_oldest_age_seconds = %v for an empty queue", age)
 	}
 }
 

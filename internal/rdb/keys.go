@@ -65,6 +65,12 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // id -> why. A worker fetches no job while either its own field or "*" is set.
 const IntakeKey = "dl:intake:paused"
 
+// QueueMarksKey is a list of marks "<Unix ms> <job>", newest first: the job at
+// the newest end of the web app's queue, and when OldestQueued first saw it
+// there, on Redis's clock. The web app writes no time into a job; these marks
+// date the jobs behind them.
+const QueueMarksKey = "dl:queue:marks"
+
 // AllWorkers names every worker in IntakeKey.
 const AllWorkers = "*"
 

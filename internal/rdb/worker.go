@@ -195,3 +195,15 @@ func (r *Client) RecoverWorker(ctx context.Context, id string, lease time.Durati
 	}
 	return moved, nil
 }
+
+// liveScript counts the workers whose heartbeat is younger than ARGV[1] ms by
+// Redis's clock.
+var liveScript = redis.NewScript(luaNow + `
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')`)
+
+// LiveWorkers counts the workers alive: a heartbeat younger than lease by
+// Redis's clock, as the recoverers judge it (Suspects is the rest).
+func (r *Client) LiveWorkers(ctx context.Context, lease time.Duration) (int64, error) {
+	n, err := liveScript.Run(ctx, r.c, []string{WorkersKey}, millis(lease)).Int64()
+	return n, wrap("count live workers in "+WorkersKey, err)
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,7 +27,27 @@ type RedisServer struct {
 // StartRedis starts redis-server without persistence, its files in dir, with
 // the extra arguments (such as "--replicaof", host, port), and returns once it
 // answers PING. Stop it with Stop.
+//
+// The port was free a moment before the server binds it: another test's server
+// may take it first. Then ours exits and the one answering is not ours (its
+// process_id says so), and StartRedis tries again on another port.
 func StartRedis(ctx context.Context, dir string, extra ...string) (*RedisServer, error) {
+	var err error
+	for range 5 {
+		var s *RedisServer
+		if s, err = startRedis(ctx, dir, extra); err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, errPortTaken) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+var errPortTaken = errors.New("the port was taken by another server")
+
+func startRedis(ctx context.Context, dir string, extra []string) (*RedisServer, error) {
 	port, err := freePort(ctx)
 	if err != nil {
 		return nil, err
@@ -46,8 +67,13 @@ func StartRedis(ctx context.Context, dir string, extra ...string) (*RedisServer,
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	defer func() { _ = c.Close() }()
 	for {
-		if err = c.Ping(ctx).Err(); err == nil {
-			return s, nil
+		info, err := c.Info(ctx, "server").Result()
+		if err == nil {
+			if strings.Contains(info, "process_id:"+strconv.Itoa(p.Pid())+"\r\n") {
+				return s, nil
+			}
+			_ = s.Stop()
+			return nil, fmt.Errorf("redis-server on %s: %w", addr, errPortTaken)
 		}
 		select {
 		case <-ctx.Done():

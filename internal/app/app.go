@@ -171,13 +171,15 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (a *App, err 
 			Compress:   cfg.Logs.Compress,
 			Now:        hk.now,
 		},
-		AllowedHosts: cfg.Download.AllowedHosts,
-		StagingDir:   stagingDir,
-		Metrics:      a.metrics,
-		Host:         a.intake,
-		CookiesFile:  cfg.Download.CookiesFile,
-		Log:          log.Named("task"),
-		Now:          hk.now,
+		AllowedHosts:   cfg.Download.AllowedHosts,
+		StagingDir:     stagingDir,
+		Metrics:        a.metrics,
+		Host:           a.intake,
+		CookiesFile:    cfg.Download.CookiesFile,
+		Announce:       cfg.Download.Announce,
+		UploadParallel: cfg.Upload.Parallel,
+		Log:            log.Named("task"),
+		Now:            hk.now,
 	}
 	if cfg.Download.EgressGuard {
 		p.Egress = egressGuards{allow: cfg.Download.EgressAllow, log: log.Named("egress")}

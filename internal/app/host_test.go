@@ -298,7 +298,12 @@ func TestCookiesCopyPerTask(t *testing.T) {
 	e.waitStatus(a, "completed", 30*time.Second)
 	e.waitStatus(b, "completed", 30*time.Second)
 	e.waitStatus(c, "failed", 30*time.Second)
-	got, _ := os.ReadFile(seen)
+	var got []byte
+	records, _ := filepath.Glob(seen + ".*")
+	for _, r := range records {
+		b, _ := os.ReadFile(r)
+		got = append(got, b...)
+	}
 	for _, id := range []int64{a, b, c} {
 		want := "path " + filepath.Join(e.root, "staging", fmt.Sprintf("task-%d", id), ".cookies.txt") + "\n" + orig
 		if !strings.Contains(string(got), want) {

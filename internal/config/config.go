@@ -7,6 +7,8 @@ package config
 import (
 	"net/netip"
 	"time"
+
+	"github.com/coursedl/worker/internal/download"
 )
 
 // Config is the whole configuration, with the contract's defaults applied.
@@ -95,6 +97,9 @@ type Download struct {
 	// BreakerFailures is download.breaker_failures: that many tasks in a row
 	// failing in the downloader for the same reason pause intake.
 	BreakerFailures int
+	// Announce is download.announce: which lines of the downloader's output
+	// announce a finished file, uploaded at once while the download goes on.
+	Announce download.Announce
 }
 
 // Upload describes rclone.
@@ -109,6 +114,9 @@ type Upload struct {
 	// QuotaWait is upload.quota_wait: after the destination reports a quota or
 	// rate limit, uploads wait this long.
 	QuotaWait time.Duration
+	// Parallel is upload.parallel: at most that many uploads of one task's
+	// announced files at once.
+	Parallel int
 }
 
 // Webhook describes the web app's endpoint.

@@ -62,6 +62,8 @@ func TestDefaults(t *testing.T) {
 		{"download.egress_allow", c.Download.EgressAllow, []netip.Prefix{}},
 		{"download.breaker_failures", c.Download.BreakerFailures, 5},
 		{"upload.quota_wait", c.Upload.QuotaWait, time.Hour},
+		{"download.announce", c.Download.Announce.String(), "path"},
+		{"upload.parallel", c.Upload.Parallel, 2},
 		{"redis.sentinel.master", c.Redis.Sentinel.Master, ""},
 		{"redis.sentinel.addrs", c.Redis.Sentinel.Addrs, []string{}},
 		{"redis.sentinel.password", c.Redis.Sentinel.Password, ""},
@@ -160,6 +162,12 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"zero breaker", "WORKER_DOWNLOAD_BREAKER_FAILURES=0", "download.breaker_failures"},
 		{"zero quota wait", "WORKER_UPLOAD_QUOTA_WAIT=0", "upload.quota_wait"},
 		{"negative quota wait", "WORKER_UPLOAD_QUOTA_WAIT=-1h", "upload.quota_wait"},
+		{"unknown announce", "WORKER_DOWNLOAD_ANNOUNCE=lines", "download.announce"},
+		{"empty announce", "WORKER_DOWNLOAD_ANNOUNCE=", "download.announce"},
+		{"announce pattern without a group", `WORKER_DOWNLOAD_ANNOUNCE=re:^done .+$`, "download.announce"},
+		{"announce pattern not compiling", `WORKER_DOWNLOAD_ANNOUNCE=re:^done (.+$`, "download.announce"},
+		{"zero parallel uploads", "WORKER_UPLOAD_PARALLEL=0", "upload.parallel"},
+		{"too many parallel uploads", "WORKER_UPLOAD_PARALLEL=17", "upload.parallel"},
 		{"sentinel master without addrs", "WORKER_REDIS_SENTINEL_MASTER=mymaster", "redis.sentinel.addrs"},
 		{"sentinel addr", `WORKER_REDIS_SENTINEL_ADDRS=["10.0.0.1"]`, "redis.sentinel.addrs"},
 		{"zero reconcile interval", "WORKER_RECONCILE_INTERVAL=0s", "reconcile.interval"},
@@ -228,6 +236,15 @@ func TestExampleFile(t *testing.T) {
 	}
 	if c.Download.Command[0] != "yt-dlp" || !slices.Contains(c.Download.Command, "--ignore-config") || !slices.Contains(c.Download.Command, "--no-cache-dir") {
 		t.Errorf("command = %v", c.Download.Command)
+	}
+	// Each lesson announced once final, progress kept, a record of what is done.
+	for _, pair := range [][2]string{{"--print", "after_move:filepath"}, {"--download-archive", "{dir}/.download-archive"}} {
+		if i := slices.Index(c.Download.Command, pair[0]); i < 0 || !slices.Contains(c.Download.Command[i:], pair[1]) {
+			t.Errorf("command lacks %s %s: %v", pair[0], pair[1], c.Download.Command)
+		}
+	}
+	if !slices.Contains(c.Download.Command, "--progress") || c.Download.Announce.String() != "path" {
+		t.Errorf("command %v, announce %v", c.Download.Command, c.Download.Announce)
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/coursedl/worker/internal/download"
 )
 
 // reader converts viper's values, collecting one error per bad key.
@@ -90,6 +92,7 @@ func (r *reader) download() Download {
 		EgressGuard:     r.bool("download.egress_guard"),
 		EgressAllow:     r.prefixes("download.egress_allow"),
 		BreakerFailures: r.int("download.breaker_failures"),
+		Announce:        r.announce("download.announce"),
 	}
 }
 
@@ -103,6 +106,7 @@ func (r *reader) upload() Upload {
 		Timeout:     r.duration("upload.timeout"),
 		Env:         r.env("upload.env"),
 		QuotaWait:   r.duration("upload.quota_wait"),
+		Parallel:    r.int("upload.parallel"),
 	}
 }
 
@@ -275,6 +279,15 @@ func (r *reader) prefixes(key string) []netip.Prefix {
 		out = append(out, p.Masked())
 	}
 	return out
+}
+
+// announce reads download.announce: "path", "none" or "re:<regexp>".
+func (r *reader) announce(key string) download.Announce {
+	a, err := download.ParseAnnounce(r.str(key))
+	if err != nil {
+		r.fail(key, "%v", err)
+	}
+	return a
 }
 
 // env reads a list of NAME=value strings. (A list, not a map: viper folds map keys to

@@ -159,3 +159,26 @@ console:
 		t.Fatalf("LoadForTool: %v", err)
 	}
 }
+
+// download.announce and upload.parallel: from the file, from the environment
+// (WORKER_DOWNLOAD_ANNOUNCE, WORKER_UPLOAD_PARALLEL), shown as given.
+func TestAnnounceAndParallel(t *testing.T) {
+	path := writeFile(t, "download:\n  announce: none\nupload:\n  parallel: 4\n")
+	c, err := Load(path, minimal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Download.Announce.Enabled() || c.Download.Announce.String() != "none" || c.Upload.Parallel != 4 {
+		t.Errorf("from the file: announce %v, parallel %d", c.Download.Announce, c.Upload.Parallel)
+	}
+	c, err = Load(path, append(minimal(), `WORKER_DOWNLOAD_ANNOUNCE=re:^\[done\] (.+)$`, "WORKER_UPLOAD_PARALLEL=16"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.Download.Announce.Match([]byte("[done] Course/a.mp4")); !ok || got != "Course/a.mp4" || c.Upload.Parallel != 16 {
+		t.Errorf("from the environment: announce %v matched %q %v, parallel %d", c.Download.Announce, got, ok, c.Upload.Parallel)
+	}
+	if s := c.String(); !strings.Contains(s, "download.announce: re:^\\[done\\] (.+)$\n") || !strings.Contains(s, "upload.parallel: 16\n") {
+		t.Errorf("String():\n%s", s)
+	}
+}

@@ -130,17 +130,7 @@ func (c *Config) checkTaskKeys(v *validation) {
 	if c.Download.BreakerFailures < 1 {
 		v.bad("download.breaker_failures", "must be at least 1, got %d", c.Download.BreakerFailures)
 	}
-	if c.Upload.Rclone == "" {
-		v.bad("upload.rclone", "is required")
-	}
-	if c.Upload.Dest == "" {
-		v.bad("upload.dest", "is required (an rclone destination such as gdrive:Courses/{folder})")
-	}
-	if !c.Upload.Link && c.Upload.URLTemplate == "" {
-		v.bad("upload.url_template", "is required when upload.link is false")
-	}
-	v.positive("upload.timeout", c.Upload.Timeout)
-	v.positive("upload.quota_wait", c.Upload.QuotaWait)
+	c.checkUpload(v)
 	if u, err := url.Parse(c.Webhook.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.bad("webhook.url", "must be an http or https URL, got %q", RedactURL(c.Webhook.URL))
 	}
@@ -153,6 +143,24 @@ func (c *Config) checkTaskKeys(v *validation) {
 	}
 	for _, d := range c.Webhook.RetrySchedule {
 		v.positive("webhook.retry_schedule", d)
+	}
+}
+
+// checkUpload checks upload.*.
+func (c *Config) checkUpload(v *validation) {
+	if c.Upload.Rclone == "" {
+		v.bad("upload.rclone", "is required")
+	}
+	if c.Upload.Dest == "" {
+		v.bad("upload.dest", "is required (an rclone destination such as gdrive:Courses/{folder})")
+	}
+	if !c.Upload.Link && c.Upload.URLTemplate == "" {
+		v.bad("upload.url_template", "is required when upload.link is false")
+	}
+	v.positive("upload.timeout", c.Upload.Timeout)
+	v.positive("upload.quota_wait", c.Upload.QuotaWait)
+	if c.Upload.Parallel < 1 || c.Upload.Parallel > 16 {
+		v.bad("upload.parallel", "must be 1 to 16, got %d", c.Upload.Parallel)
 	}
 }
 

@@ -27,6 +27,16 @@ const maxName = 200
 // folder with a symlink would otherwise have its target uploaded (and, rclone
 // moving, emptied). That is an error.
 func Folder(dir string, taskID int64) (name, source string, err error) {
+	return FolderOf(dir, taskID, nil)
+}
+
+// FolderOf is Folder for a task folder some of whose files have gone to the
+// destination already, while the download went on: gone lists them, relative
+// to dir and slash-separated, and each counts as if it were still there (a
+// top-level file as a file, a deeper one as its top-level folder). The name is
+// then the one Folder would have given before any file went. source may no
+// longer exist when every file under it has gone.
+func FolderOf(dir string, taskID int64, gone []string) (name, source string, err error) {
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return "", "", fmt.Errorf("download task %d: find folder: %w", taskID, err)
@@ -38,22 +48,32 @@ func Folder(dir string, taskID int64) (name, source string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("download task %d: find folder: %w", taskID, err)
 	}
-	fallback := job.Name(taskID)
-	var only os.DirEntry
+	top := map[string]bool{} // name: whether it is a real directory
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
+		top[e.Name()] = e.IsDir()
+	}
+	for _, rel := range gone {
+		first, _, deeper := strings.Cut(rel, "/")
+		if _, seen := top[first]; !seen { // what is on disk says what it is
+			top[first] = deeper
+		}
+	}
+	fallback := job.Name(taskID)
+	only, isDir := "", false
+	for n, d := range top {
+		if strings.HasPrefix(n, ".") {
 			continue
 		}
-		if only != nil {
+		if only != "" {
 			return fallback, dir, nil
 		}
-		only = e
+		only, isDir = n, d
 	}
-	if only == nil || !only.IsDir() {
+	if only == "" || !isDir {
 		return fallback, dir, nil
 	}
-	if name := Sanitize(only.Name()); name != "" {
-		return name, filepath.Join(dir, only.Name()), nil
+	if name := Sanitize(only); name != "" {
+		return name, filepath.Join(dir, only), nil
 	}
 	return fallback, dir, nil
 }
@@ -108,14 +128,16 @@ func invisible(r rune) bool {
 	return false
 }
 
-// Kind names what a file of mode m is ("symlink", "file", "special file"),
-// for an error about something that should have been a folder.
+// Kind names what a file of mode m is ("symlink", "file", "folder", "special
+// file"), for an error about something that should have been another kind.
 func Kind(m os.FileMode) string {
 	switch {
 	case m&os.ModeSymlink != 0:
 		return "symlink"
 	case m.IsRegular():
 		return "file"
+	case m.IsDir():
+		return "folder"
 	}
 	return "special file"
 }

@@ -74,13 +74,7 @@ func TestFolder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for _, d := range tt.dirs {
-				mustDo(t, os.Mkdir(filepath.Join(dir, d), 0o755))
-			}
-			for _, f := range tt.files {
-				mustDo(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644))
-			}
+			dir := entries(t, tt.dirs, tt.files)
 			for _, l := range tt.links {
 				mustDo(t, os.Symlink(t.TempDir(), filepath.Join(dir, l)))
 			}
@@ -126,4 +120,47 @@ func mustDo(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Files gone to the destination count as if they were still there: the name
+// is the one the folder had before they went.
+func TestFolderOf(t *testing.T) {
+	tests := []struct {
+		name   string
+		dirs   []string // on disk
+		files  []string // on disk
+		gone   []string
+		want   string
+		source string // relative to the task folder; "" for itself
+	}{
+		{"all gone, folder left", []string{"Course"}, nil, []string{"Course/a.mp4", "Course/ch 1/b.mp4"}, "Course", "Course"},
+		{"all gone, folder removed", nil, nil, []string{"Course/a.mp4"}, "Course", "Course"},
+		{"a gone file at the top", []string{"Course"}, nil, []string{"intro.mp4"}, "task-42", ""},
+		{"two folders, one gone", []string{"B"}, nil, []string{"A/a.mp4"}, "task-42", ""},
+		{"gone and left in one folder", []string{"Course"}, []string{"Course/b.mp4"}, []string{"Course/a.mp4"}, "Course", "Course"},
+		{"hidden gone entries ignored", []string{"Course"}, nil, []string{".extra/a.mp4", ".x"}, "Course", "Course"},
+		{"nothing gone", []string{"Course"}, nil, nil, "Course", "Course"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := entries(t, tt.dirs, tt.files)
+			got, source, err := FolderOf(dir, 42, tt.gone)
+			if err != nil || got != tt.want || source != filepath.Join(dir, tt.source) {
+				t.Errorf("FolderOf = %q, %q, %v; want %q, %q", got, source, err, tt.want, filepath.Join(dir, tt.source))
+			}
+		})
+	}
+}
+
+// entries makes a task folder holding the folders dirs and the files files.
+func entries(t *testing.T, dirs, files []string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range dirs {
+		mustDo(t, os.Mkdir(filepath.Join(dir, d), 0o755))
+	}
+	for _, f := range files {
+		mustDo(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644))
+	}
+	return dir
 }

@@ -38,6 +38,7 @@ type cluster struct {
 	hook     *receiver
 	settings map[string]string // WORKER_ variables shared by every worker
 	spans    string            // the downloader's record of its runs, when kept (recordSpans)
+	lessons  int               // lessons of each course, when not the fake downloader's two
 
 	mu      sync.Mutex
 	workers []*worker

@@ -5,7 +5,9 @@
 // every signature and counts every delivery.
 //
 // The faults: kill -9 of a random worker at many moments of the pipeline (and
-// restarting it), SIGTERM during a download, Redis restarted (its data kept by
+// restarting it), kill -9 half-way through a course whose lessons go to the
+// destination while it downloads (none downloaded or moved twice), SIGTERM
+// during a download, Redis restarted (its data kept by
 // the AOF), MariaDB stopped for a while, the web app's webhook endpoint down
 // for a minute, one worker's clock skewed by two minutes either way (test hook
 // COURSEDL_CLOCK_SKEW), one worker cut off from Redis mid-download (a TCP

@@ -21,6 +21,10 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		testKill9(t, newCluster(t, "kill9", redisShared, 1, mysqlShared))
 	})
+	t.Run("Kill9Streamed", func(t *testing.T) {
+		t.Parallel()
+		testKill9Streamed(t, newCluster(t, "kill9streamed", redisShared, 5, mysqlShared))
+	})
 	t.Run("SIGTERM", func(t *testing.T) {
 		t.Parallel()
 		testSIGTERM(t, newCluster(t, "sigterm", redisShared, 2, mysqlShared))

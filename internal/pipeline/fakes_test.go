@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,18 +119,33 @@ func writeCourse(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "Go Course", "lesson.mp4"), []byte("video"), 0o640)
 }
 
-// fakeUploader fails with err, or gives a link; before, when set, is called
-// first, to look at the task folder as rclone would find it.
+// fakeUploader stands in for rclone with a local folder, drive: upload.dest
+// is "drive:<folder>", and moves are renames into drive. Upload fails with
+// err, or moves what is left and gives a link; before, when set, is called
+// first, to look at the task folder as rclone would find it. MoveFiles fails
+// with moveErr for a batch naming a file whose path holds failOn (failing
+// times times, every time when 0).
 type fakeUploader struct {
+	mu     sync.Mutex
+	drive  string
 	err    error
 	before func(upload.Request)
 	req    upload.Request
 	calls  int
+	// MoveFiles: each batch asked for, and how it fails
+	batches []upload.Batch
+	moveErr error
+	failOn  string
+	times   int
+	failed  int
+	hasErr  error
 }
 
 func (u *fakeUploader) Upload(_ context.Context, req upload.Request, onLine func(process.Stream, []byte)) (upload.Result, error) {
+	u.mu.Lock()
 	u.calls++
 	u.req = req
+	u.mu.Unlock()
 	if u.before != nil {
 		u.before(req)
 	}
@@ -137,8 +153,80 @@ func (u *fakeUploader) Upload(_ context.Context, req upload.Request, onLine func
 	if u.err != nil {
 		return upload.Result{Ran: time.Millisecond}, u.err
 	}
-	return upload.Result{Dest: "drive:17/" + req.Folder, URL: "https://drive.example/17", Ran: time.Millisecond}, nil
+	dest := u.Destination(req)
+	if req.Source != "" {
+		files, err := upload.Files(req.Source)
+		if err != nil {
+			return upload.Result{}, err
+		}
+		for _, f := range files {
+			if download.Partial(filepath.Base(f)) || download.Owned(f) {
+				continue
+			}
+			if err := u.rename(filepath.Join(req.Source, f), local(joinRemote(dest, filepath.ToSlash(f)))); err != nil {
+				return upload.Result{}, err
+			}
+		}
+	}
+	return upload.Result{Dest: dest, URL: "https://drive.example/17", Ran: time.Millisecond}, nil
 }
+
+func (u *fakeUploader) Destination(req upload.Request) string {
+	return "drive:" + filepath.Join(u.drive, req.Folder)
+}
+
+func (u *fakeUploader) MoveFiles(_ context.Context, b upload.Batch, onLine func(process.Stream, []byte)) (time.Duration, error) {
+	u.mu.Lock()
+	u.batches = append(u.batches, b)
+	fail := u.moveErr != nil && slices.ContainsFunc(b.Files, func(f string) bool { return strings.Contains(f, u.failOn) }) &&
+		(u.times == 0 || u.failed < u.times)
+	if fail {
+		u.failed++
+	}
+	u.mu.Unlock()
+	onLine(process.Stderr, []byte(`{"level":"info","msg":"moving","stats":{"bytes":5,"totalBytes":5,"speed":5}}`))
+	if fail {
+		return time.Millisecond, u.moveErr
+	}
+	for _, f := range b.Files {
+		if err := u.rename(local(joinRemote(b.Source, f)), local(joinRemote(b.Dest, f))); err != nil {
+			return time.Millisecond, &upload.Error{Op: "move", ExitCode: 3, Err: err}
+		}
+	}
+	return time.Millisecond, nil
+}
+
+func (u *fakeUploader) Has(_ context.Context, path string, _ func(process.Stream, []byte)) (bool, error) {
+	if u.hasErr != nil {
+		return false, u.hasErr
+	}
+	_, err := os.Stat(local(path))
+	return err == nil, nil
+}
+
+// rename moves a file, from the task folder or within the drive, into the
+// drive.
+func (u *fakeUploader) rename(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
+		return err
+	}
+	return os.Rename(from, to)
+}
+
+// moves returns the files of each MoveFiles batch asked for, in order.
+func (u *fakeUploader) moves() [][]string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out [][]string
+	for _, b := range u.batches {
+		out = append(out, b.Files)
+	}
+	return out
+}
+
+// local is where a path of the task folder or of the fake's drive is on
+// disk.
+func local(p string) string { return filepath.FromSlash(strings.TrimPrefix(p, "drive:")) }
 
 type fakeOutbox struct {
 	mu            sync.Mutex
@@ -276,11 +364,12 @@ func (p *fakeProgress) Task(int64) TaskProgress {
 }
 
 type fakeTaskProgress struct {
-	mu      sync.Mutex
-	stages  []string // of Stage and Update, in order, each stage once in a row
-	final   string
-	updates int
-	closed  bool
+	mu       sync.Mutex
+	stages   []string // of Stage and Update, in order, each stage once in a row
+	final    string
+	updates  int
+	percents map[string][]float64 // of the updates with one, by stage
+	closed   bool
 }
 
 func (t *fakeTaskProgress) add(stage string) {
@@ -289,11 +378,17 @@ func (t *fakeTaskProgress) add(stage string) {
 	}
 }
 
-func (t *fakeTaskProgress) Update(stage string, _ progress.Update) {
+func (t *fakeTaskProgress) Update(stage string, u progress.Update) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.updates++
 	t.add(stage)
+	if u.HasPercent {
+		if t.percents == nil {
+			t.percents = map[string][]float64{}
+		}
+		t.percents[stage] = append(t.percents[stage], u.Percent)
+	}
 }
 
 func (t *fakeTaskProgress) Stage(stage string) {
@@ -518,7 +613,7 @@ func newFixture(t *testing.T) *fixture {
 			IsEnrolled: true, Status: store.StatusPending}},
 		enroller: &fakeEnroller{},
 		down:     &fakeDownloader{},
-		up:       &fakeUploader{},
+		up:       &fakeUploader{drive: t.TempDir()},
 		outbox:   &fakeOutbox{},
 		attempts: &fakeAttempts{},
 		locker:   &fakeLocker{lock: &fakeLock{lost: make(chan struct{})}},

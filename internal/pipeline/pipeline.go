@@ -45,9 +45,16 @@ type Downloader interface {
 	Run(ctx context.Context, j download.Job, onLines func(process.Stream, [][]byte)) (process.Result, error)
 }
 
-// Uploader moves the result to its destination and gives its link.
+// Uploader moves the result to its destination and gives its link;
+// *upload.Uploader is one. Upload moves what is left at the end of a task;
+// MoveFiles moves files the downloader announced while it goes on, and files
+// already at the destination within it; Has looks for one there;
+// Destination expands upload.dest.
 type Uploader interface {
 	Upload(ctx context.Context, req upload.Request, onLine func(process.Stream, []byte)) (upload.Result, error)
+	MoveFiles(ctx context.Context, b upload.Batch, onLine func(process.Stream, []byte)) (time.Duration, error)
+	Has(ctx context.Context, path string, onLine func(process.Stream, []byte)) (bool, error)
+	Destination(req upload.Request) string
 }
 
 // Outbox keeps webhook events until the web app has them, and sends them. An
@@ -161,8 +168,16 @@ type Pipeline struct {
 	// CookiesFile is download.cookies_file: each task gets its own copy in its
 	// folder ({cookies}), removed once the downloader has exited.
 	CookiesFile string
-	Log         *zap.Logger
-	Now         func() time.Time
+	// Announce is download.announce: the files the downloader announces are
+	// moved to the destination while it goes on, at most UploadParallel
+	// (upload.parallel) at once, a failed one tried again after
+	// UploadBackoff (upload.DefaultRetryBackoff when 0), doubled each time.
+	// The zero Announce announces nothing: everything moves at the end.
+	Announce       download.Announce
+	UploadParallel int
+	UploadBackoff  time.Duration
+	Log            *zap.Logger
+	Now            func() time.Time
 }
 
 // Delays of jobs that wait without using up an attempt: after MySQL or Redis

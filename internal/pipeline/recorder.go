@@ -124,6 +124,11 @@ func (r *recorder) outputLine(s process.Stream, out, errOut string, line []byte)
 	r.tl.Line(source(s, out, errOut), line)
 }
 
+// rcloneLine writes a line rclone printed to the task log.
+func (r *recorder) rcloneLine(s process.Stream, line []byte) {
+	r.outputLine(s, tasklog.SourceRclone, tasklog.SourceRcloneStderr, line)
+}
+
 func source(s process.Stream, out, errOut string) string {
 	if s == process.Stderr {
 		return errOut

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -44,6 +45,9 @@ type task struct {
 	// fresh is set when this run downloaded (not an earlier one): only then
 	// must the folder hold files.
 	fresh bool
+	// ship moves the files the downloader announces while it runs; nil
+	// when it announces none, or did its work in an earlier run.
+	ship *shipper
 }
 
 // run takes an admitted task from processing to completed or failed, one step
@@ -60,7 +64,9 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 		}
 	}()
 	st := p.loadResume(t)
-	if !st.Downloaded {
+	var downloaded bool
+	st.view(func(r *resume) { downloaded = r.Downloaded })
+	if !downloaded {
 		if err := p.room(); err != nil {
 			return p.deferTask(ctx, t, reasonDiskLow, err)
 		}
@@ -69,13 +75,17 @@ func (p *Pipeline) run(ctx context.Context, t *task) queue.Result {
 		return p.later(ctx, t.rec, err)
 	}
 	defer t.rec.close()
+	defer func() { t.ship.finish(nil) }() // no move outlives the run
 	if res, next := p.enroll(ctx, t); !next {
 		return res
 	}
-	if res, next := p.download(ctx, t, &st); !next {
+	if err := p.checkShipped(ctx, t, st); err != nil {
+		return p.retryOrFail(ctx, t, "upload failed: "+err.Error())
+	}
+	if res, next := p.download(ctx, t, st); !next {
 		return res
 	}
-	if res, next := p.upload(ctx, t, &st); !next {
+	if res, next := p.upload(ctx, t, st); !next {
 		return res
 	}
 	return p.complete(ctx, t)
@@ -99,7 +109,7 @@ func (p *Pipeline) open(ctx context.Context, t *task) error {
 		t.rec.close()
 		return err
 	}
-	t.rec.open(tl, p.Progress.Task(t.id))
+	t.rec.open(tl, &steady{TaskProgress: p.Progress.Task(t.id)})
 	return nil
 }
 
@@ -129,8 +139,10 @@ func (p *Pipeline) enroll(ctx context.Context, t *task) (queue.Result, bool) {
 // attempt, except: a disk that filled up, or the course site refusing us,
 // defers the task without using up an attempt; a destination the egress guard
 // refused fails it.
-func (p *Pipeline) download(ctx context.Context, t *task, st *resume) (queue.Result, bool) {
-	if st.Downloaded {
+func (p *Pipeline) download(ctx context.Context, t *task, st *state) (queue.Result, bool) {
+	var downloaded bool
+	st.view(func(r *resume) { downloaded = r.Downloaded })
+	if downloaded {
 		t.rec.record(ctx, note{line: "download done by an earlier run; going on with the upload"})
 		return queue.Result{}, true
 	}
@@ -152,8 +164,9 @@ func (p *Pipeline) download(ctx context.Context, t *task, st *resume) (queue.Res
 	t.rec.record(ctx, note{event: lifecycle.DownloadStart, fields: []lifecycle.Field{lifecycle.F("Url", t.url)},
 		line: "download started in " + t.dir})
 	began := p.now()
+	t.ship = p.ship(ctx, t, st)
 	res, err, werr := p.runDownloader(ctx, t, dl.job)
-	dl.close(t.rec.log) // the cookies copy goes before anything is uploaded
+	dl.close(t.rec.log) // the cookies copy goes before the upload at the end
 	switch {
 	case werr != nil:
 		return p.later(ctx, t.rec, werr), false
@@ -181,6 +194,9 @@ func (p *Pipeline) runDownloader(ctx context.Context, t *task, j download.Job) (
 		res, err = p.Downloader.Run(ctx, j, func(s process.Stream, lines [][]byte) {
 			t.rec.output(s, tasklog.SourceDownload, tasklog.SourceDownloadStderr, lines)
 			feed.Lines(lines)
+			if s == process.Stdout && t.ship != nil {
+				t.ship.lines(lines)
+			}
 		})
 	})
 	feed.Close()
@@ -217,82 +233,118 @@ func (p *Pipeline) downloadFailed(ctx context.Context, t *task, err error, refus
 
 // downloaded notes that the download is done, so that no later run of the task
 // downloads again.
-func (p *Pipeline) downloaded(ctx context.Context, t *task, st *resume) (queue.Result, bool) {
-	folder, _, err := download.Folder(t.dir, t.id)
-	if err != nil {
-		return p.fail(ctx, t, fmt.Sprintf("cannot read the task folder: %v", err)), false
-	}
-	st.Downloaded, st.Folder = true, folder
-	if err := p.save(t, *st); err != nil {
+func (p *Pipeline) downloaded(_ context.Context, t *task, st *state) (queue.Result, bool) {
+	if err := st.update(func(r *resume) { r.Downloaded = true }); err != nil {
 		t.rec.log.Warn("task state not saved; a re-run would download again", zap.Error(err))
 	}
 	t.fresh = true
 	return queue.Result{}, true
 }
 
-// upload moves what the downloader left to its destination with rclone and
-// keeps its link, unless an earlier run did. Only rclone's temporary failures
-// are worth another attempt; the destination's quota defers the task; a fatal
-// exit or a source the upload refuses fails it.
-func (p *Pipeline) upload(ctx context.Context, t *task, st *resume) (queue.Result, bool) {
-	if st.Uploaded {
-		t.folder, t.driveURL = st.Folder, st.DriveURL
-		t.rec.record(ctx, note{line: fmt.Sprintf("upload done by an earlier run, to %s; link %s", st.Dest, st.DriveURL)})
+// upload moves what is left of the download to its destination with rclone
+// once the files moved while the download went on have gone, and keeps its
+// link, unless an earlier run did. Only rclone's temporary failures are worth
+// another attempt; the destination's quota defers the task; a fatal exit or a
+// source the upload refuses fails it.
+func (p *Pipeline) upload(ctx context.Context, t *task, st *state) (queue.Result, bool) {
+	var r resume
+	st.view(func(s *resume) { r = *s })
+	if r.Uploaded {
+		t.folder, t.driveURL = r.Folder, r.DriveURL
+		t.rec.record(ctx, note{line: fmt.Sprintf("upload done by an earlier run, to %s; link %s", r.Dest, r.DriveURL)})
 		return queue.Result{}, true
 	}
-	folder, source, err := download.Folder(t.dir, t.id)
-	if err != nil {
+	if _, _, err := download.Folder(t.dir, t.id); err != nil { // gone, or replaced by a symlink
 		return p.fail(ctx, t, fmt.Sprintf("cannot read the task folder: %v", err)), false
 	}
-	if st.Folder != "" {
-		folder = st.Folder // an upload cut short may have moved the folder's name away
-	}
-	t.folder = folder
-	size, err := upload.Size(source)
-	if err != nil || size.Files == 0 && t.fresh {
+	left, err := upload.Size(t.dir)
+	if err != nil || left.Files == 0 && len(r.Files) == 0 && t.fresh {
 		return p.fail(ctx, t, "download failed: the downloader exited 0 but left no files"), false
 	}
 	if err := p.confirm(ctx, t, "upload"); err != nil {
 		return p.later(ctx, t.rec, err), false
 	}
-	t.rec.record(ctx, note{moved: metrics.Downloaded, bytes: size.Bytes, line: fmt.Sprintf("upload of %q started", folder)})
 	began := p.now()
-	up, err, werr := p.runUploader(ctx, t, upload.Request{TaskID: t.id, Source: source, Folder: folder, Email: t.email})
+	var out uploadRun
+	werr := p.alongside(ctx, t, store.StatusUploading, func(ctx context.Context) { out = p.uploadRest(ctx, t, st) })
 	switch {
 	case werr != nil:
 		return p.later(ctx, t.rec, werr), false
-	case err != nil && isStop(ctx, err):
-		return p.later(ctx, t.rec, err), false
-	case err != nil:
-		return p.uploadFailed(ctx, t, err), false
+	case out.later != nil:
+		return p.later(ctx, t.rec, out.later), false
+	case out.fail != "":
+		return p.fail(ctx, t, out.fail), false
+	case out.err != nil && isStop(ctx, out.err):
+		return p.later(ctx, t.rec, out.err), false
+	case out.err != nil:
+		return p.uploadFailed(ctx, t, out.err), false
 	}
-	took := p.now().Sub(began)
+	up, took := out.up, p.now().Sub(began)
 	t.rec.record(ctx, note{
-		timed: metrics.StageUpload, took: took, moved: metrics.Uploaded, bytes: size.Bytes,
+		timed: metrics.StageUpload, took: took, moved: metrics.Uploaded, bytes: out.left,
 		event: lifecycle.UploadSuccess, fields: []lifecycle.Field{lifecycle.F("Dest", up.Dest), lifecycle.F("Duration", took)},
 		line: fmt.Sprintf("uploaded to %s; link %s", up.Dest, up.URL),
 	})
 	t.driveURL = up.URL
-	st.Uploaded, st.Dest, st.DriveURL = true, up.Dest, up.URL
-	if err := p.save(t, *st); err != nil {
+	if err := st.update(func(r *resume) { r.Uploaded, r.Dest, r.DriveURL = true, up.Dest, up.URL }); err != nil {
 		t.rec.log.Warn("task state not saved; a re-run would upload again", zap.Error(err))
 	}
 	return queue.Result{}, true
 }
 
-// runUploader runs rclone while the row becomes uploading; err is rclone's
-// failure, werr the row's.
-func (p *Pipeline) runUploader(ctx context.Context, t *task, req upload.Request) (up upload.Result, err, werr error) {
-	werr = p.alongside(ctx, t, store.StatusUploading, func(ctx context.Context) {
-		up, err = p.Uploader.Upload(ctx, req, func(s process.Stream, line []byte) {
-			t.rec.outputLine(s, tasklog.SourceRclone, tasklog.SourceRcloneStderr, line)
-			if u, ok := progress.ParseRclone(line); ok {
-				t.rec.pub.Update(progress.StageUploading, u)
-			}
-		})
+// uploadRun is how the upload of a task went: up, or a reason to fail it, a
+// reason for its job to wait, or rclone's failure.
+type uploadRun struct {
+	up    upload.Result
+	left  int64 // bytes moved at the end
+	fail  string
+	later error
+	err   error
+}
+
+// uploadRest waits for the files moved while the download went on, finds the
+// folder's name as the downloader left it, puts the files moved early where
+// that name says (relocate), then moves the rest with rclone and finds the
+// link. The uploading stage's percent is of every file of the course.
+func (p *Pipeline) uploadRest(ctx context.Context, t *task, st *state) uploadRun {
+	t.rec.record(ctx, note{stage: progress.StageUploading})
+	m := p.meter(t, st)
+	t.ship.finish(func(size int64) { t.rec.pub.Update(progress.StageUploading, m.add(size)) })
+	var gone []string
+	var folder string
+	st.view(func(r *resume) { gone, _ = r.moved(); folder = r.Folder })
+	final, err := finalLayout(t, gone)
+	if err != nil {
+		return uploadRun{fail: fmt.Sprintf("cannot read the task folder: %v", err)}
+	}
+	if folder != "" {
+		final.Folder = folder // an upload cut short may have moved the folder's name away
+	} else if err := st.update(func(r *resume) { r.Folder = final.Folder }); err != nil {
+		t.rec.log.Warn("task state not saved", zap.Error(err))
+	}
+	t.folder = final.Folder
+	if len(gone) > 0 { // time has passed since the lock was confirmed: files were moving
+		if err := p.confirm(ctx, t, "upload"); err != nil {
+			return uploadRun{later: err}
+		}
+	}
+	if err := p.relocate(ctx, t, st, final); err != nil {
+		return uploadRun{err: err}
+	}
+	req := upload.Request{TaskID: t.id, Source: filepath.Join(t.dir, final.Top), Folder: final.Folder, Email: t.email}
+	left, err := upload.Size(req.Source)
+	if errors.Is(err, os.ErrNotExist) {
+		req.Source = "" // every file went early, and their folder with them: only the link
+	}
+	t.rec.record(ctx, note{moved: metrics.Downloaded, bytes: left.Bytes, line: fmt.Sprintf("upload of %q started", final.Folder)})
+	up, err := p.Uploader.Upload(ctx, req, func(s process.Stream, line []byte) {
+		t.rec.rcloneLine(s, line)
+		if u, ok := progress.ParseRclone(line); ok {
+			t.rec.pub.Update(progress.StageUploading, m.with(u))
+		}
 	})
 	t.ran += up.Ran
-	return up, err, werr
+	return uploadRun{up: up, left: left.Bytes, err: err}
 }
 
 // uploadFailed decides on an upload that failed with err.

@@ -3,6 +3,8 @@ package upload
 import (
 	"io/fs"
 	"path/filepath"
+
+	"github.com/coursedl/worker/internal/download"
 )
 
 // Tally counts the regular files under a folder and their bytes.
@@ -11,15 +13,16 @@ type Tally struct {
 	Bytes int64
 }
 
-// Size tallies the regular files under dir (symlinks are not followed or counted:
-// the upload does not follow them either).
+// Size tallies the files under dir that a move of dir uploads: regular files
+// (symlinks are not followed or counted: the upload does not follow them
+// either), neither partial nor, at the top of dir, the worker's own.
 func Size(dir string) (Tally, error) {
 	var t Tally
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() {
+		if !d.Type().IsRegular() || download.Partial(d.Name()) || filepath.Dir(p) == filepath.Clean(dir) && download.Owned(d.Name()) {
 			return nil
 		}
 		info, err := d.Info()

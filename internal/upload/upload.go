@@ -2,6 +2,12 @@
 // shareable link. It runs rclone through package process (no shell, its own process
 // group, a minimal environment) and hands every output line to the caller, which
 // logs it and parses rclone's JSON stats into progress.
+//
+// Files the downloader announces as finished go while the download goes on
+// (Stream, over MoveFiles: a few at a time, each failed file tried again on its
+// own); what is left in the task's folder goes once at the end (Upload). It does
+// not decide which files are finished or where in the destination they belong:
+// the caller (package pipeline) does.
 package upload
 
 import (
@@ -43,7 +49,7 @@ type Uploader struct {
 // Request says what to upload.
 type Request struct {
 	TaskID int64
-	Source string // the folder whose contents are moved
+	Source string // the folder whose contents are moved; "" when nothing is left to move, only the link to find
 	Folder string // the {folder} name, already safe for a path
 	Email  string
 }
@@ -116,19 +122,21 @@ func (e *Error) Temporary() bool {
 // While u.Quota is closed, Upload returns a quota error (IsQuota) at once,
 // without running rclone; a move refused for a quota closes it.
 func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.Stream, []byte)) (Result, error) {
-	if fi, err := os.Lstat(req.Source); err != nil {
-		return Result{}, fmt.Errorf("upload task %d: source: %w", req.TaskID, err)
-	} else if !fi.IsDir() {
-		return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, download.Kind(fi.Mode()))
-	}
-	if err := u.Quota.refuse(); err != nil {
-		return Result{}, err
-	}
-	res := Result{Dest: fill(u.Dest, req, segment)}
-	ran, err := u.move(ctx, req.TaskID, req.Source, res.Dest, onLine)
-	res.Ran = ran
-	if err != nil {
-		return res, err
+	res := Result{Dest: u.Destination(req)}
+	if req.Source != "" {
+		if fi, err := os.Lstat(req.Source); err != nil {
+			return Result{}, fmt.Errorf("upload task %d: source: %w", req.TaskID, err)
+		} else if !fi.IsDir() {
+			return Result{}, fmt.Errorf("upload task %d: source %s is a %s, not a folder", req.TaskID, req.Source, download.Kind(fi.Mode()))
+		}
+		if err := u.Quota.refuse(); err != nil {
+			return Result{}, err
+		}
+		ran, err := u.move(ctx, req.TaskID, req.Source, res.Dest, onLine)
+		res.Ran = ran
+		if err != nil {
+			return res, err
+		}
 	}
 	link, ran, err := u.link(ctx, res.Dest, onLine)
 	res.Ran += ran
@@ -147,7 +155,8 @@ func (u *Uploader) Upload(ctx context.Context, req Request, onLine func(process.
 
 // move runs `rclone move` of source to dest and returns how long it ran. The
 // move deletes each source file once it is uploaded: after a failure, what is
-// left in source is what still has to go.
+// left in source is what still has to go. The worker's own files (the cookies
+// copy, the download archive) and partial files stay behind (exclusions).
 //
 // A move that exits non-zero by itself after rclone logged a quota marker is
 // a quota error, whatever the code: with --drive-stop-on-upload-limit Drive's
@@ -159,28 +168,7 @@ func (u *Uploader) move(ctx context.Context, id int64, source, dest string, onLi
 	args := append(u.common(), "move", source, dest,
 		"--use-json-log", "--stats", "1s", "-v",
 		"--delete-empty-src-dirs", "--create-empty-src-dirs")
-	if u.Prepare(ctx) {
-		args = append(args, driveStopOnUploadLimit)
-	}
-	var scan quotaScan
-	run, err := process.Run(ctx, process.Spec{
-		Path:      u.Rclone,
-		Args:      args,
-		Env:       u.env(),
-		Timeout:   u.Timeout,
-		KillGrace: u.KillGrace,
-		OnLine:    scan.wrap(onLine),
-	})
-	if err == nil {
-		return run.Duration, nil
-	}
-	e := &Error{Op: "move", ExitCode: exitCode(err), Err: err}
-	if exitedNonZero(err) && scan.limit != "" {
-		e.Limit, e.Until = scan.limit, u.Quota.trip(scan.limit)
-		u.log().Warn("the destination reported a quota; uploads on this host wait",
-			zap.Int64("task_id", id), zap.String("limit", scan.limit), zap.Time("until", e.Until))
-	}
-	return run.Duration, e
+	return u.run(ctx, id, "move", append(args, exclusions()...), onLine)
 }
 
 // link asks rclone for a shareable URL of dest; "" when link is off. It also

@@ -323,6 +323,10 @@ func TestSize(t *testing.T) {
 	if err := os.Symlink("/etc/hostname", filepath.Join(src, "link")); err != nil {
 		t.Fatal(err)
 	}
+	// Partial files and the worker's own are not uploaded: not counted.
+	for _, n := range []string{"03.mp4.part", "sub/04.mp4.part-Frag2", ".download-archive", ".cookies.txt"} {
+		mustWrite(t, filepath.Join(src, n), "x")
+	}
 	got, err := Size(src)
 	want := Tally{Files: 2, Bytes: int64(len("video 01 intro.mp4") + len("video sub/02 next.mp4"))}
 	if err != nil || got != want {

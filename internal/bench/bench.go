@@ -1,7 +1,9 @@
 // Package bench measures what the worker adds around the network-bound download:
 // the queue, a task's own overhead, pipeline throughput, output streaming, the
-// process's memory and CPU, start-up, and workerctl. cmd/bench runs it (make
-// bench) against the private Redis and MariaDB of scripts/services.sh.
+// process's memory and CPU, start-up, and workerctl; and the time from the job
+// to the buyer's link of a course that real yt-dlp downloads and rclone
+// uploads, each throttled, against those two alone (link.go). cmd/bench runs it
+// (make bench) against the private Redis and MariaDB of scripts/services.sh.
 //
 // Every ratio is measured against its reference in the same run, the two
 // interleaved round by round, so that a noisy, shared machine moves both alike.

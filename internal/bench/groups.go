@@ -28,6 +28,7 @@ var groups = []group{
 	{"process", func(ctx context.Context, b *Bench) error { return b.processFigures(ctx) }},
 	{"stats", func(ctx context.Context, b *Bench) error { return b.statsFigures(ctx) }},
 	{"replica", func(ctx context.Context, b *Bench) error { return b.replicaFigures(ctx) }},
+	{"link", func(ctx context.Context, b *Bench) error { return b.linkFigures(ctx) }},
 }
 
 // Groups lists the names of the groups, for the -only flag.

@@ -28,7 +28,12 @@ type benchTask struct {
 
 // newTasks inserts n paid orders and their enrolled tasks.
 func (b *Bench) newTasks(ctx context.Context, n int) ([]benchTask, error) {
-	const url = "http://127.0.0.1/courses/go-in-depth"
+	return b.newTasksOf(ctx, n, "http://127.0.0.1/courses/go-in-depth")
+}
+
+// newTasksOf inserts n paid orders and their enrolled tasks, for the course at
+// url.
+func (b *Bench) newTasksOf(ctx context.Context, n int, url string) ([]benchTask, error) {
 	out := make([]benchTask, 0, n)
 	for range n {
 		res, err := b.db.ExecContext(ctx, "INSERT INTO orders (email, amount, status) VALUES ('buyer@example.com', 19.99, 'paid')")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -48,6 +49,9 @@ type workerSetup struct {
 	concurrency int      // worker.concurrency
 	download    []string // download.command
 	hookURL     string   // webhook.url
+	id          string   // worker.id; a new one when empty
+	// env overrides or adds WORKER_ variables, last.
+	env map[string]string
 }
 
 // startWorker starts the worker binary with its configuration in the environment,
@@ -66,10 +70,13 @@ func (b *Bench) startWorker(ctx context.Context, s workerSetup) (*workerProc, er
 		return nil, err
 	}
 	w := &workerProc{
-		id:      "bench-" + strings.ToLower(rand.Text()[:8]),
+		id:      s.id,
 		dir:     dir,
 		metrics: "127.0.0.1:" + strconv.Itoa(port),
 		done:    make(chan struct{}),
+	}
+	if w.id == "" {
+		w.id = "bench-" + strings.ToLower(rand.Text()[:8])
 	}
 	settings := b.workerSettings(w, s, rcloneConf)
 	runCtx, kill := context.WithCancel(context.WithoutCancel(ctx))
@@ -129,6 +136,7 @@ func (b *Bench) workerSettings(w *workerProc, s workerSetup, rcloneConf string) 
 	if s.hookURL == "" {
 		settings["WORKER_WEBHOOK_URL"] = "http://127.0.0.1:9/unused"
 	}
+	maps.Copy(settings, s.env)
 	return settings
 }
 
@@ -172,6 +180,22 @@ func (w *workerProc) stop() error {
 	if w.err != nil {
 		return fmt.Errorf("worker: %w\n%s", w.err, strings.Join(w.res.StderrTail, "\n"))
 	}
+	return nil
+}
+
+// crash sends SIGKILL to the worker alone, as kill -9 does (its downloader and
+// rclone die with it: package process starts them with a parent-death signal),
+// and waits until it has exited.
+func (w *workerProc) crash() error {
+	if err := w.proc.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL to the worker: %w", err)
+	}
+	select {
+	case <-w.done:
+	case <-time.After(20 * time.Second):
+		return errors.New("worker still runs 20 s after SIGKILL")
+	}
+	w.kill()
 	return nil
 }
 

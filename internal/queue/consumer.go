@@ -47,8 +47,9 @@ type Intake interface {
 // Consumer takes jobs with Fetch and runs up to Concurrency of them at once. It
 // fetches only when a slot is free, so it never holds a job it cannot start.
 //
-// A busy queue costs one round trip a job: a task that ends with Ack keeps its
-// slot and acknowledges its job and takes the next in one call (AckFetch), and
+// A busy queue costs at most one round trip a job: a task that ends with Ack
+// keeps its slot and acknowledges its job and takes the next in one call
+// (AckFetch, whose calls from slots ending together share a transaction), and
 // only a slot whose AckFetch found the queue empty goes back to the fetch loop,
 // the one caller of the blocking Fetch.
 type Consumer struct {

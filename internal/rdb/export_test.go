@@ -8,3 +8,13 @@ func (r *Client) BlockingID() int64 {
 	}
 	return r.blocking.id.Load()
 }
+
+// AckFetchesWaiting is how many AckFetch calls wait for a batch under way.
+func (r *Client) AckFetchesWaiting() int {
+	r.acks.mu.Lock()
+	defer r.acks.mu.Unlock()
+	if !r.acks.leading {
+		return 0
+	}
+	return len(r.acks.waiting)
+}

@@ -48,11 +48,19 @@ func (r *Client) Ack(ctx context.Context, payload string) error {
 }
 
 // AckFetch removes done, whose task has ended, from the processing list and moves
-// the oldest job of the queue into it, in one round trip and atomically (LREM and
-// a non-blocking LMOVE in one MULTI/EXEC): the jobs in hand never outnumber those
-// before. It does not block: it returns "" when the queue is empty, and the ack is
-// done then too. After an error the caller settles done again (removing a job that
-// is gone already is harmless).
+// the oldest job of the queue into it, atomically (LREM and a non-blocking LMOVE
+// in one MULTI/EXEC): the jobs in hand never outnumber those before. It does not
+// block: it returns "" when the queue is empty, and the ack is done then too.
+// After an error the caller settles done again (removing a job that is gone
+// already is harmless).
+//
+// The calls of concurrent slots travel together: a call made while another's
+// round trip is under way waits for it, and the calls gathered meanwhile go in
+// the next transaction, each its own LREM and LMOVE, in order (see ackBatch).
+// On a busy queue that makes one round trip, one write and one read on each
+// side, serve several jobs; a lone call goes at once. The round trip runs
+// without ctx's cancellation, under go-redis's time-outs: it carries other
+// calls' jobs too.
 //
 // A transaction rather than a script: Redis runs it for less CPU than a Lua call,
 // and on a busy queue Redis's CPU is what bounds the jobs a second.
@@ -60,19 +68,7 @@ func (r *Client) AckFetch(ctx context.Context, done string) (string, error) {
 	if r.waitsForReplica(ctx) {
 		return r.ackFetchWaited(ctx, done)
 	}
-	var next *redis.StringCmd
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.LRem(ctx, r.processing, 1, done)
-		next = p.LMove(ctx, r.queue, r.processing, "RIGHT", "LEFT")
-		return nil
-	})
-	if IsNil(err) { // LMOVE found the queue empty; LREM ran
-		return "", nil
-	}
-	if err != nil {
-		return "", wrap("ack and fetch from "+r.queue, err)
-	}
-	return next.Val(), nil
+	return r.acks.do(context.WithoutCancel(ctx), r, done)
 }
 
 // ackFetchWaited is AckFetch (the same commands, keep them in step) followed

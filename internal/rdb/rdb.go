@@ -25,6 +25,7 @@ type Client struct {
 	processing string // ProcessingKey(worker)
 	blocking   *blocking
 	repl       replication
+	acks       ackBatch // AckFetch calls gathered into one transaction
 }
 
 // Options name what a Client works on.

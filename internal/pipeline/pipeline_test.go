@@ -376,6 +376,11 @@ func TestHandle(t *testing.T) {
 			if f.up.calls != 0 {
 				t.Error("rclone ran without the lock confirmed")
 			}
+			// Nothing announced: the folder's name went with the download's
+			// end, in one write of the state.
+			if st := readState(t, f); !st.Downloaded || st.Folder != "Go Course" {
+				t.Errorf("state %+v, want downloaded into Go Course", st)
+			}
 			lockReleased(t, f)
 		},
 	}, {

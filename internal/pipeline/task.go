@@ -232,9 +232,23 @@ func (p *Pipeline) downloadFailed(ctx context.Context, t *task, err error, refus
 }
 
 // downloaded notes that the download is done, so that no later run of the task
-// downloads again.
+// downloads again. When no file was announced, none has gone or is going
+// early: the folder's name is known now and goes in the same write, which
+// spares uploadRest a write of its own (a file replaced costs a flush to the
+// disk).
 func (p *Pipeline) downloaded(_ context.Context, t *task, st *state) (queue.Result, bool) {
-	if err := st.update(func(r *resume) { r.Downloaded = true }); err != nil {
+	var announced bool
+	st.view(func(r *resume) { announced = len(r.Files) > 0 })
+	var folder string
+	if !announced {
+		folder, _, _ = download.Folder(t.dir, t.id) // an error is upload's to report
+	}
+	if err := st.update(func(r *resume) {
+		r.Downloaded = true
+		if folder != "" && r.Folder == "" && len(r.Files) == 0 {
+			r.Folder = folder
+		}
+	}); err != nil {
 		t.rec.log.Warn("task state not saved; a re-run would download again", zap.Error(err))
 	}
 	t.fresh = true

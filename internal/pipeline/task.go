@@ -321,8 +321,15 @@ type uploadRun struct {
 // that name says (relocate), then moves the rest with rclone and finds the
 // link. The uploading stage's percent is of every file of the course.
 func (p *Pipeline) uploadRest(ctx context.Context, t *task, st *state) uploadRun {
-	t.rec.record(ctx, note{stage: progress.StageUploading})
 	m := p.meter(t, st)
+	if m.early {
+		// The wait for the moves under way, and the bytes of each, show under
+		// uploading at once. Without files moved early, rclone's first line
+		// starts the stage, as it did before: an event of its own ahead of it
+		// would leave rclone's first update pending until the next stage's,
+		// one more publish per task on the way to the webhook.
+		t.rec.record(ctx, note{stage: progress.StageUploading})
+	}
 	t.ship.finish(func(size int64) { t.rec.pub.Update(progress.StageUploading, m.add(size)) })
 	var gone []string
 	var folder string

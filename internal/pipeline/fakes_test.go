@@ -366,6 +366,7 @@ func (p *fakeProgress) Task(int64) TaskProgress {
 type fakeTaskProgress struct {
 	mu       sync.Mutex
 	stages   []string // of Stage and Update, in order, each stage once in a row
+	own      []string // of Stage only: the events of a stage alone
 	final    string
 	updates  int
 	percents map[string][]float64 // of the updates with one, by stage
@@ -395,6 +396,7 @@ func (t *fakeTaskProgress) Stage(stage string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.add(stage)
+	t.own = append(t.own, stage)
 }
 
 func (t *fakeTaskProgress) Finish(_ context.Context, stage string) error {

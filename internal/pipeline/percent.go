@@ -55,18 +55,23 @@ func (s *steady) Stage(stage string) {
 // the end.
 type meter struct {
 	mu    sync.Mutex
-	early bool // some files went early; else the final move's own percent stands
+	early bool // some files went, or are going, early; else the final move's own percent stands
 	done  int64
 	total int64
 }
 
-// meter starts the count of a task whose download has ended.
+// meter starts the count of a task whose download has ended. Without files
+// that went early, it counts nothing: the final move's percent is the
+// course's.
 func (p *Pipeline) meter(t *task, st *state) *meter {
 	var moved int64
 	var early bool
 	st.view(func(r *resume) { _, moved = r.moved(); early = len(r.Files) > 0 })
+	if !early {
+		return &meter{}
+	}
 	left, _ := upload.Size(t.dir)
-	return &meter{early: early, done: moved, total: moved + left.Bytes}
+	return &meter{early: true, done: moved, total: moved + left.Bytes}
 }
 
 // add counts a file moved and returns the update to publish.

@@ -99,6 +99,10 @@ func TestHandle(t *testing.T) {
 			if want := []string{progress.StageWaitingEnrollment, progress.StageDownloading, progress.StageUploading, progress.StageNotifying}; !slices.Equal(tp.stages, want) {
 				t.Errorf("progress stages %v, want %v", tp.stages, want)
 			}
+			// Nothing moved early: rclone's first update starts uploading.
+			if slices.Contains(tp.own, progress.StageUploading) {
+				t.Errorf("events of a stage alone %v: uploading's ahead of rclone's", tp.own)
+			}
 			if f.metrics.bytes[metrics.Downloaded] != 5 || f.metrics.bytes[metrics.Uploaded] != 5 {
 				t.Errorf("bytes %v", f.metrics.bytes)
 			}
@@ -375,6 +379,11 @@ func TestHandle(t *testing.T) {
 		check: func(t *testing.T, f *fixture) {
 			if f.up.calls != 0 {
 				t.Error("rclone ran without the lock confirmed")
+			}
+			// Nothing announced: the folder's name went with the download's
+			// end, in one write of the state.
+			if st := readState(t, f); !st.Downloaded || st.Folder != "Go Course" {
+				t.Errorf("state %+v, want downloaded into Go Course", st)
 			}
 			lockReleased(t, f)
 		},

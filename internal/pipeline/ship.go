@@ -27,13 +27,15 @@ import (
 // A file whose move fails for good is left where it is: the move at the end
 // takes it, and that move's failure decides about the task as it always did.
 type shipper struct {
-	p      *Pipeline
-	t      *task
-	st     *state
-	ctx    context.Context
-	stream *upload.Stream
+	p   *Pipeline
+	t   *task
+	st  *state
+	ctx context.Context
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// stream is started with the first file: a download that announces
+	// none costs no goroutines.
+	stream *upload.Stream
 	queued map[string]bool // files in the stream
 	// onDone is told of the bytes of each file moved once the downloader has
 	// exited, for the uploading stage's percent.
@@ -48,13 +50,6 @@ func (p *Pipeline) ship(ctx context.Context, t *task, st *state) *shipper {
 		return nil
 	}
 	sh := &shipper{p: p, t: t, st: st, ctx: ctx, queued: map[string]bool{}}
-	sh.stream = upload.NewStream(ctx, upload.StreamParams{
-		TaskID:       t.id,
-		Parallel:     p.UploadParallel,
-		RetryBackoff: p.UploadBackoff,
-		Move:         sh.move,
-		Done:         sh.done,
-	})
 	var left []download.Announced
 	st.view(func(r *resume) {
 		for rel, f := range r.Files {
@@ -131,6 +126,15 @@ func (sh *shipper) add(a download.Announced) {
 		sh.t.rec.log.Warn("task state not saved; the file waits for the upload at the end", zap.Error(err))
 		return
 	}
+	if sh.stream == nil {
+		sh.stream = upload.NewStream(sh.ctx, upload.StreamParams{
+			TaskID:       sh.t.id,
+			Parallel:     sh.p.UploadParallel,
+			RetryBackoff: sh.p.UploadBackoff,
+			Move:         sh.move,
+			Done:         sh.done,
+		})
+	}
 	sh.queued[a.Rel] = true
 	sh.stream.Add(f)
 }
@@ -184,9 +188,12 @@ func (sh *shipper) finish(onDone func(size int64)) {
 	}
 	sh.mu.Lock()
 	sh.onDone = onDone
+	stream := sh.stream
 	sh.mu.Unlock()
-	sh.stream.Close()
-	sh.stream.Wait()
+	if stream != nil {
+		stream.Close()
+		stream.Wait()
+	}
 }
 
 // checkShipped sorts out, before a run goes on, the files an earlier run

@@ -387,6 +387,10 @@ func TestStreamedProgress(t *testing.T) {
 	if want := []string{progress.StageWaitingEnrollment, progress.StageDownloading, progress.StageUploading, progress.StageNotifying}; !slices.Equal(tp.stages, want) {
 		t.Errorf("stages %v, want %v", tp.stages, want)
 	}
+	// Lessons moved early: uploading shows at once, while the last moves end.
+	if !slices.Contains(tp.own, progress.StageUploading) {
+		t.Errorf("events of a stage alone %v, want uploading's", tp.own)
+	}
 }
 
 func item2s(i int) string { return string(rune('0' + i)) }

@@ -232,9 +232,23 @@ func (p *Pipeline) downloadFailed(ctx context.Context, t *task, err error, refus
 }
 
 // downloaded notes that the download is done, so that no later run of the task
-// downloads again.
+// downloads again. When no file was announced, none has gone or is going
+// early: the folder's name is known now and goes in the same write, which
+// spares uploadRest a write of its own (a file replaced costs a flush to the
+// disk).
 func (p *Pipeline) downloaded(_ context.Context, t *task, st *state) (queue.Result, bool) {
-	if err := st.update(func(r *resume) { r.Downloaded = true }); err != nil {
+	var announced bool
+	st.view(func(r *resume) { announced = len(r.Files) > 0 })
+	var folder string
+	if !announced {
+		folder, _, _ = download.Folder(t.dir, t.id) // an error is upload's to report
+	}
+	if err := st.update(func(r *resume) {
+		r.Downloaded = true
+		if folder != "" && r.Folder == "" && len(r.Files) == 0 {
+			r.Folder = folder
+		}
+	}); err != nil {
 		t.rec.log.Warn("task state not saved; a re-run would download again", zap.Error(err))
 	}
 	t.fresh = true
@@ -254,7 +268,8 @@ func (p *Pipeline) upload(ctx context.Context, t *task, st *state) (queue.Result
 		t.rec.record(ctx, note{line: fmt.Sprintf("upload done by an earlier run, to %s; link %s", r.Dest, r.DriveURL)})
 		return queue.Result{}, true
 	}
-	if _, _, err := download.Folder(t.dir, t.id); err != nil { // gone, or replaced by a symlink
+	found, err := finalLayout(t, nil) // the folder as it is now; an error: gone, or replaced by a symlink
+	if err != nil {
 		return p.fail(ctx, t, fmt.Sprintf("cannot read the task folder: %v", err)), false
 	}
 	left, err := upload.Size(t.dir)
@@ -266,7 +281,7 @@ func (p *Pipeline) upload(ctx context.Context, t *task, st *state) (queue.Result
 	}
 	began := p.now()
 	var out uploadRun
-	werr := p.alongside(ctx, t, store.StatusUploading, func(ctx context.Context) { out = p.uploadRest(ctx, t, st) })
+	werr := p.alongside(ctx, t, store.StatusUploading, func(ctx context.Context) { out = p.uploadRest(ctx, t, st, found) })
 	switch {
 	case werr != nil:
 		return p.later(ctx, t.rec, werr), false
@@ -304,32 +319,23 @@ type uploadRun struct {
 
 // uploadRest waits for the files moved while the download went on, finds the
 // folder's name as the downloader left it, puts the files moved early where
-// that name says (relocate), then moves the rest with rclone and finds the
-// link. The uploading stage's percent is of every file of the course.
-func (p *Pipeline) uploadRest(ctx context.Context, t *task, st *state) uploadRun {
-	t.rec.record(ctx, note{stage: progress.StageUploading})
+// that name says (placeEarly), then moves the rest with rclone and finds the
+// link. The uploading stage's percent is of every file of the course. found
+// is the folder's layout as upload found it.
+func (p *Pipeline) uploadRest(ctx context.Context, t *task, st *state, found layout) uploadRun {
 	m := p.meter(t, st)
+	if m.early {
+		// The wait for the moves under way, and the bytes of each, show under
+		// uploading at once. Without files moved early, rclone's first line
+		// starts the stage, as it did before: an event of its own ahead of it
+		// would leave rclone's first update pending until the next stage's,
+		// one more publish per task on the way to the webhook.
+		t.rec.record(ctx, note{stage: progress.StageUploading})
+	}
 	t.ship.finish(func(size int64) { t.rec.pub.Update(progress.StageUploading, m.add(size)) })
-	var gone []string
-	var folder string
-	st.view(func(r *resume) { gone, _ = r.moved(); folder = r.Folder })
-	final, err := finalLayout(t, gone)
-	if err != nil {
-		return uploadRun{fail: fmt.Sprintf("cannot read the task folder: %v", err)}
-	}
-	if folder != "" {
-		final.Folder = folder // an upload cut short may have moved the folder's name away
-	} else if err := st.update(func(r *resume) { r.Folder = final.Folder }); err != nil {
-		t.rec.log.Warn("task state not saved", zap.Error(err))
-	}
-	t.folder = final.Folder
-	if len(gone) > 0 { // time has passed since the lock was confirmed: files were moving
-		if err := p.confirm(ctx, t, "upload"); err != nil {
-			return uploadRun{later: err}
-		}
-	}
-	if err := p.relocate(ctx, t, st, final); err != nil {
-		return uploadRun{err: err}
+	final, stop := p.placeEarly(ctx, t, st, found, m.early)
+	if stop != nil {
+		return *stop
 	}
 	req := upload.Request{TaskID: t.id, Source: filepath.Join(t.dir, final.Top), Folder: final.Folder, Email: t.email}
 	left, err := upload.Size(req.Source)
@@ -345,6 +351,41 @@ func (p *Pipeline) uploadRest(ctx context.Context, t *task, st *state) uploadRun
 	})
 	t.ran += up.Ran
 	return uploadRun{up: up, left: left.Bytes, err: err}
+}
+
+// placeEarly returns the folder's final layout, its name kept in the task's
+// state, once the moves of announced files have ended, and puts the files
+// moved early where it says (relocate). Without files moved early
+// (early unset), nothing has left the folder since upload found it as found,
+// which stands. A non-nil uploadRun says how the upload ends instead.
+func (p *Pipeline) placeEarly(ctx context.Context, t *task, st *state, found layout, early bool) (layout, *uploadRun) {
+	var gone []string
+	var folder string
+	st.view(func(r *resume) { gone, _ = r.moved(); folder = r.Folder })
+	final := found
+	if early {
+		var err error
+		if final, err = finalLayout(t, gone); err != nil {
+			return layout{}, &uploadRun{fail: fmt.Sprintf("cannot read the task folder: %v", err)}
+		}
+	}
+	if folder != "" {
+		final.Folder = folder // an upload cut short may have moved the folder's name away
+	} else if err := st.update(func(r *resume) { r.Folder = final.Folder }); err != nil {
+		t.rec.log.Warn("task state not saved", zap.Error(err))
+	}
+	t.folder = final.Folder
+	if len(gone) > 0 { // time has passed since the lock was confirmed: files were moving
+		if err := p.confirm(ctx, t, "upload"); err != nil {
+			return layout{}, &uploadRun{later: err}
+		}
+	}
+	if early {
+		if err := p.relocate(ctx, t, st, final); err != nil {
+			return layout{}, &uploadRun{err: err}
+		}
+	}
+	return final, nil
 }
 
 // uploadFailed decides on an upload that failed with err.

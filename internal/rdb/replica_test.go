@@ -23,10 +23,15 @@ func masterReplica(t *testing.T) (master, replica *redis.Client, stopReplica fun
 	ms, mc := testutil.RedisServer(t, "--repl-diskless-sync-delay", "0")
 	host, port, _ := net.SplitHostPort(ms.Addr)
 	rs, rc := testutil.RedisServer(t, "--replicaof", host, port)
+	// A link up is not yet a replica receiving writes: right after a
+	// diskless sync the master may hold the stream back for a while, and a
+	// WAIT 1 then times out. The replica is ready once a write reaches it.
 	testutil.Eventually(t, 20*time.Second, func() bool {
-		info, err := rc.Info(context.Background(), "replication").Result()
-		return err == nil && strings.Contains(info, "master_link_status:up")
-	}, "replica in sync")
+		ctx := context.Background()
+		mc.Set(ctx, "replica-probe", ms.Addr, 0)
+		return rc.Get(ctx, "replica-probe").Val() == ms.Addr
+	}, "replica receiving the master's writes")
+	mc.Del(context.Background(), "replica-probe")
 	return mc, rc, func() { _ = rs.Stop() }
 }
 

@@ -27,8 +27,9 @@ PACKAGES=(redis-server redis-tools mariadb-server mariadb-client rclone yt-dlp s
 log() { printf 'services: %s\n' "$*" >&2; }
 
 # And the headless browser that drives the console in its browser test
-# (internal/console, TestBrowser).
-PACKAGES+=(chromium)
+# (internal/console, TestBrowser), with a font for its screenshots: chromium
+# only recommends one, and packages here go without recommends.
+PACKAGES+=(chromium fonts-liberation)
 
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 

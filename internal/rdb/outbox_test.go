@@ -25,6 +25,16 @@ func outboxDue(t *testing.T, r *rdb.Client, id string, taskID int64, body string
 	}
 }
 
+// pastDue waits until Redis's clock is past the due time of the outbox event
+// id: events are claimed once due strictly before Redis's now.
+func pastDue(t *testing.T, rc *redis.Client, id string) {
+	t.Helper()
+	due := rc.ZScore(context.Background(), rdb.OutboxKey, id).Val()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return float64(redisNow(t, rc).UnixMilli()) > due
+	}, "Redis's clock past the due time of %s", id)
+}
+
 // redisNow reads Redis's clock.
 func redisNow(t *testing.T, rc *redis.Client) time.Time {
 	t.Helper()
@@ -58,7 +68,7 @@ func TestClaimEventsReturnsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.ZAdd(ctx, rdb.OutboxKey, redis.Z{Score: float64(before.UnixMilli()), Member: "msg_gone"})
-	time.Sleep(2 * time.Millisecond) // due strictly before Redis's now
+	pastDue(t, rc, "msg_e")
 	got, next, err := r.ClaimEvents(ctx, time.Minute, 10)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("ClaimEvents = %+v, %v", got, err)
@@ -203,7 +213,7 @@ func TestNoOutboxKeyLeftBehindAfterDelivery(t *testing.T) {
 		t.Fatal("restaging one id lost its event")
 	}
 	outboxDue(t, r, "msg_task9_completed", 9, `{"type":"task.completed"}`)
-	time.Sleep(2 * time.Millisecond) // due strictly before Redis's now
+	pastDue(t, rc, "msg_task9_completed")
 	if n := rc.Exists(ctx, rdb.OutboxEventKey("msg_task9_failed_x")).Val(); n != 0 {
 		t.Fatal("a staged event never released outlived the next event of its task")
 	}

@@ -41,13 +41,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, p who) {
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
 	v := &overviewView{}
+	var locks []rdb.TaskLock
 	var err error
-	if v.Stats, err = c.p.Tool.Stats(ctx); err != nil {
-		c.unavailable(w, r, p, err)
-		return
-	}
-	locks, err := c.p.Tool.Redis.Locks(ctx)
-	if err != nil {
+	if v.Stats, locks, err = c.statsAndLocks(ctx); err != nil {
 		c.unavailable(w, r, p, err)
 		return
 	}

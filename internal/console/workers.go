@@ -22,12 +22,7 @@ type workerView struct {
 func (c *Console) workersPage(w http.ResponseWriter, r *http.Request, p who) {
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	st, err := c.p.Tool.Stats(ctx)
-	if err != nil {
-		c.unavailable(w, r, p, err)
-		return
-	}
-	locks, err := c.p.Tool.Redis.Locks(ctx)
+	st, locks, err := c.statsAndLocks(ctx)
 	if err != nil {
 		c.unavailable(w, r, p, err)
 		return
@@ -49,4 +44,15 @@ func (c *Console) workersPage(w http.ResponseWriter, r *http.Request, p who) {
 		out = append(out, v)
 	}
 	c.render(w, r, http.StatusOK, "workers", c.newView(p, "Workers", "workers", out))
+}
+
+// statsAndLocks reads what the overview and the workers page both start from:
+// the queue's figures and workers (ctl.Tool.Stats) and the tasks running.
+func (c *Console) statsAndLocks(ctx context.Context) (*ctl.Stats, []rdb.TaskLock, error) {
+	st, err := c.p.Tool.Stats(ctx)
+	if err != nil {
+		return st, nil, err
+	}
+	locks, err := c.p.Tool.Redis.Locks(ctx)
+	return st, locks, err
 }
